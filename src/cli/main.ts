@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+// `nim-supervisor <command>`: the container entrypoint. `serve` is the default
+// command. Every failure ends here as one clear line and a documented exit code.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ConfigError, describeError, exitCodeOf } from '../errors.js';
+import { packageRoot } from '../config/env.js';
+
+interface Command {
+  summary: string;
+  run: (args: string[]) => Promise<number>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  serve: {
+    summary: 'detect GPUs, select a profile, start vLLM and serve the public API (default)',
+    run: async (args) => (await import('./serve.js')).serveCommand(args),
+  },
+  'list-model-profiles': {
+    summary: 'print the system info and the manifest\'s profiles, compatible and not (--json for JSON)',
+    run: async (args) => (await import('./list-model-profiles.js')).listModelProfilesCommand(args),
+  },
+  'select-profile': {
+    summary: 'print the profile that serve would run and the exact engine command and env (--json for JSON)',
+    run: async (args) => (await import('./select-profile.js')).selectProfileCommand(args),
+  },
+};
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function usage(): string {
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(22)}${c.summary}`);
+  return [
+    'Usage: nim-supervisor [command] [options]',
+    '',
+    'Commands:',
+    ...lines,
+    '',
+    'Options:',
+    '  -h, --help            show this help',
+    '  -v, --version         print the version',
+    '',
+    'Configuration comes from environment variables: see docs/configuration.md.',
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === '-h' || first === '--help' || first === 'help') {
+    process.stdout.write(`${usage()}\n`);
+    return 0;
+  }
+  if (first === '-v' || first === '--version') {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  // Like NIM's entrypoint, no command (or only options) means serve.
+  const name = first === undefined || first.startsWith('-') ? 'serve' : first;
+  const args = first === undefined || first.startsWith('-') ? argv : rest;
+  const command = COMMANDS[name];
+  if (!command) {
+    throw new ConfigError(`unknown command "${name}"`, { hint: `expected one of: ${Object.keys(COMMANDS).join(', ')}` });
+  }
+  return await command.run(args);
+}
+
+const debug = /^debug$/i.test(process.env.NIM_LOG_LEVEL ?? '');
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`nim-supervisor: error: ${describeError(err)}\n`);
+    if (debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+    process.exitCode = exitCodeOf(err);
+  },
+);

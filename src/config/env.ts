@@ -1,0 +1,181 @@
+// All configuration comes from environment variables and is validated here, in
+// one place, into a typed `Config`. Names follow NIM's where NIM has them.
+// Every variable is documented in docs/configuration.md; keep the two in step.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseShell } from 'shell-quote';
+import { z } from 'zod';
+import { ConfigError } from '../errors.js';
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+
+export interface Config {
+  /** Model manifest file (YAML). */
+  manifestPath: string;
+  /** Profile id, unique id prefix or name; undefined = automatic selection. */
+  modelProfile: string | undefined;
+  /** Name clients use in `model`; defaults to the manifest's served name. */
+  servedModelName: string | undefined;
+  serverPort: number;
+  serverHost: string;
+  logLevel: LogLevel;
+  jsonlLogging: boolean;
+  maxModelLen: number | undefined;
+  /** Overrides the profile's tp (and so the number of GPUs it needs). */
+  tensorParallelSize: number | undefined;
+  /** Overrides the profile's pp. */
+  pipelineParallelSize: number | undefined;
+  /** Extra raw vLLM flags, appended last to the engine command line. */
+  passthroughArgs: string[];
+  /** The vLLM executable (looked up on PATH unless it contains a slash). */
+  engineCommand: string;
+  /** VLM only: images allowed per prompt (vLLM --limit-mm-per-prompt). */
+  maxImagesPerPrompt: number | undefined;
+  /** Engine start-up budget before the supervisor gives up. */
+  startupTimeoutMs: number;
+  /** Time in-flight requests get to finish after SIGTERM. */
+  shutdownGraceMs: number;
+  /** Time the engine gets between SIGTERM and SIGKILL. */
+  engineStopTimeoutMs: number;
+  /** Opt-in restarts of a crashed engine (0 = exit and let Kubernetes restart the pod). */
+  engineMaxRestarts: number;
+  engineRestartBackoffMs: number;
+  /** Health probe interval once ready. */
+  healthIntervalMs: number;
+  /** CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES as given (undefined = not set). */
+  cudaVisibleDevices: string | undefined;
+  nvidiaVisibleDevices: string | undefined;
+}
+
+/** The repository (or installed package) root: manifests/ and profiles/ live here. */
+export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const DEFAULT_MANIFEST = path.join(packageRoot, 'manifests', 'nemotron-3-content-safety.yaml');
+
+const LOG_LEVELS: Record<string, LogLevel> = {
+  TRACE: 'trace',
+  DEBUG: 'debug',
+  INFO: 'info',
+  WARNING: 'warn',
+  WARN: 'warn',
+  ERROR: 'error',
+  CRITICAL: 'fatal',
+};
+
+const BOOLS: Record<string, boolean> = {
+  '1': true,
+  true: true,
+  yes: true,
+  on: true,
+  '0': false,
+  false: false,
+  no: false,
+  off: false,
+};
+
+/** One variable: how to turn its text into a value, and what it accepts (for the error message). */
+interface VarSpec<T> {
+  accepts: string;
+  parse: (raw: string) => T | undefined;
+}
+
+function intVar(min: number, max: number = Number.MAX_SAFE_INTEGER): VarSpec<number> {
+  const schema = z.coerce.number().int().min(min).max(max);
+  return {
+    accepts: max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`,
+    parse: (raw) => {
+      if (!/^\s*-?\d+\s*$/.test(raw)) return undefined;
+      const r = schema.safeParse(raw.trim());
+      return r.success ? r.data : undefined;
+    },
+  };
+}
+
+/** Seconds as a decimal number, returned as milliseconds. */
+function secondsVar(min: number): VarSpec<number> {
+  return {
+    accepts: `a number of seconds >= ${min}`,
+    parse: (raw) => {
+      if (!/^\s*\d+(\.\d+)?\s*$/.test(raw)) return undefined;
+      const n = Number(raw);
+      return n >= min ? Math.round(n * 1000) : undefined;
+    },
+  };
+}
+
+const boolVar: VarSpec<boolean> = {
+  accepts: '1, 0, true, false, yes, no, on or off',
+  parse: (raw) => BOOLS[raw.trim().toLowerCase()],
+};
+
+const stringVar: VarSpec<string> = {
+  accepts: 'a non-empty string',
+  parse: (raw) => (raw.trim() === '' ? undefined : raw.trim()),
+};
+
+/** vLLM's human-readable ints: 32k = 32000, 32K = 32768, 1m = 1e6, 1M = 2^20. */
+const contextLenVar: VarSpec<number> = {
+  accepts: 'a positive integer, optionally with k/K/m/M like vLLM (32k = 32000, 32K = 32768)',
+  parse: (raw) => {
+    const m = /^\s*(\d+)([kKmM]?)\s*$/.exec(raw);
+    if (!m) return undefined;
+    const mult = { '': 1, k: 1e3, K: 1024, m: 1e6, M: 1024 * 1024 }[m[2] as '' | 'k' | 'K' | 'm' | 'M'];
+    const n = Number(m[1]) * mult;
+    return n > 0 && Number.isSafeInteger(n) ? n : undefined;
+  },
+};
+
+const logLevelVar: VarSpec<LogLevel> = {
+  accepts: 'DEBUG, INFO, WARNING, ERROR or CRITICAL (any case)',
+  parse: (raw) => LOG_LEVELS[raw.trim().toUpperCase()],
+};
+
+const argsVar: VarSpec<string[]> = {
+  accepts: 'vLLM flags as a shell would split them, e.g. "--max-num-seqs 8 --enforce-eager"',
+  parse: (raw) => {
+    const parts = parseShell(raw);
+    // shell-quote returns objects for operators (|, ;, >) and globs: those are not flags.
+    if (!parts.every((p): p is string => typeof p === 'string')) return undefined;
+    return parts;
+  },
+};
+
+/** Read one variable; throws a ConfigError that names it, its value and what it accepts. */
+function read<T>(env: NodeJS.ProcessEnv, name: string, spec: VarSpec<T>): T | undefined;
+function read<T>(env: NodeJS.ProcessEnv, name: string, spec: VarSpec<T>, fallback: T): T;
+function read<T>(env: NodeJS.ProcessEnv, name: string, spec: VarSpec<T>, fallback?: T): T | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = spec.parse(raw);
+  if (value === undefined) {
+    throw new ConfigError(`${name}=${JSON.stringify(raw)} is invalid: expected ${spec.accepts}`);
+  }
+  return value;
+}
+
+/** Build the typed configuration from an environment (default: this process's). */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const manifestPath = read(env, 'NIM_MANIFEST_PATH', stringVar, DEFAULT_MANIFEST);
+  return {
+    manifestPath: path.resolve(manifestPath),
+    modelProfile: read(env, 'NIM_MODEL_PROFILE', stringVar),
+    servedModelName: read(env, 'NIM_SERVED_MODEL_NAME', stringVar),
+    serverPort: read(env, 'NIM_SERVER_PORT', intVar(1, 65535), 8000),
+    serverHost: read(env, 'NIM_SERVER_HOST', stringVar, '0.0.0.0'),
+    logLevel: read(env, 'NIM_LOG_LEVEL', logLevelVar, 'info'),
+    jsonlLogging: read(env, 'NIM_JSONL_LOGGING', boolVar, false),
+    maxModelLen: read(env, 'NIM_MAX_MODEL_LEN', contextLenVar),
+    tensorParallelSize: read(env, 'NIM_TENSOR_PARALLEL_SIZE', intVar(1, 1024)),
+    pipelineParallelSize: read(env, 'NIM_PIPELINE_PARALLEL_SIZE', intVar(1, 1024)),
+    passthroughArgs: read(env, 'NIM_PASSTHROUGH_ARGS', argsVar, []),
+    engineCommand: read(env, 'NIM_ENGINE_COMMAND', stringVar, 'vllm'),
+    maxImagesPerPrompt: read(env, 'NIM_MAX_IMAGES_PER_PROMPT', intVar(0, 1000)),
+    startupTimeoutMs: read(env, 'NIM_STARTUP_TIMEOUT', secondsVar(1), 3600_000),
+    shutdownGraceMs: read(env, 'NIM_SHUTDOWN_GRACE_PERIOD', secondsVar(0), 30_000),
+    engineStopTimeoutMs: read(env, 'NIM_ENGINE_STOP_TIMEOUT', secondsVar(0), 15_000),
+    engineMaxRestarts: read(env, 'NIM_ENGINE_MAX_RESTARTS', intVar(0, 1000), 0),
+    engineRestartBackoffMs: read(env, 'NIM_ENGINE_RESTART_BACKOFF', secondsVar(0), 5_000),
+    healthIntervalMs: read(env, 'NIM_HEALTH_CHECK_INTERVAL', secondsVar(0.05), 5_000),
+    cudaVisibleDevices: env.CUDA_VISIBLE_DEVICES,
+    nvidiaVisibleDevices: env.NVIDIA_VISIBLE_DEVICES,
+  };
+}

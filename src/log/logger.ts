@@ -1,0 +1,70 @@
+// The supervisor's logger: pino, writing JSON lines when NIM_JSONL_LOGGING is on
+// and one readable line per record otherwise. Engine output goes through the
+// same logger as child records tagged `source: "engine"`.
+import { Writable } from 'node:stream';
+import { pino, type Logger, type DestinationStream } from 'pino';
+import type { LogLevel } from '../config/env.js';
+
+export type { Logger } from 'pino';
+
+export interface LoggerOptions {
+  level: LogLevel;
+  jsonl: boolean;
+  /** Where records go (default: stdout). */
+  destination?: NodeJS.WritableStream;
+}
+
+const LEVEL_LABELS: Record<number, string> = {
+  10: 'TRACE',
+  20: 'DEBUG',
+  30: 'INFO',
+  40: 'WARNING',
+  50: 'ERROR',
+  60: 'CRITICAL',
+};
+
+// Fields pino adds itself, or that the readable format shows in its own place.
+const OWN_FIELDS = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'source', 'stream']);
+
+/** Turn one pino JSON record into `2026-01-01T00:00:00.000Z INFO [engine] message key=value`. */
+export function formatReadable(line: string): string {
+  let rec: Record<string, unknown>;
+  try {
+    rec = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return line;
+  }
+  const time = typeof rec.time === 'number' ? new Date(rec.time).toISOString() : String(rec.time ?? '');
+  const level = LEVEL_LABELS[rec.level as number] ?? String(rec.level);
+  const source = typeof rec.source === 'string' ? ` [${rec.source}]` : '';
+  const extras = Object.entries(rec)
+    .filter(([k]) => !OWN_FIELDS.has(k))
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? JSON.stringify(v) : JSON.stringify(v)}`)
+    .join(' ');
+  return `${time} ${level.padEnd(8)}${source} ${String(rec.msg ?? '')}${extras ? ` ${extras}` : ''}\n`;
+}
+
+function readableStream(out: NodeJS.WritableStream): DestinationStream {
+  return new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      // pino writes exactly one record per write call, newline-terminated.
+      out.write(formatReadable(chunk.toString('utf8').trimEnd()));
+      cb();
+    },
+  });
+}
+
+export function createLogger(opts: LoggerOptions): Logger {
+  const out = opts.destination ?? process.stdout;
+  const dest = opts.jsonl ? (out as DestinationStream) : readableStream(out);
+  return pino(
+    {
+      level: opts.level,
+      base: { source: 'supervisor' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      // NIM's JSONL format names the level, not a number.
+      formatters: opts.jsonl ? { level: (label) => ({ level: label.toUpperCase() === 'WARN' ? 'WARNING' : label.toUpperCase() }) } : {},
+    },
+    dest,
+  );
+}

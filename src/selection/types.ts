@@ -1,0 +1,39 @@
+// The outcome of profile selection.
+import type { GpuInfo } from '../hardware/types.js';
+import type { Profile } from '../manifest/types.js';
+
+export interface ProfileEvaluation {
+  profile: Profile;
+  compatible: boolean;
+  /** Why the profile cannot run here (empty when compatible). */
+  reasons: string[];
+  /** tp and pp after NIM_TENSOR_PARALLEL_SIZE / NIM_PIPELINE_PARALLEL_SIZE overrides. */
+  tp: number;
+  pp: number;
+  /** GPUs the profile needs (tp × pp; 0 for a CPU profile). */
+  gpusNeeded: number;
+}
+
+export interface Selection {
+  /** The profile that will run. */
+  profile: Profile;
+  evaluation: ProfileEvaluation;
+  /** 'explicit' when NIM_MODEL_PROFILE named it. */
+  how: 'auto' | 'explicit';
+  /** GPUs assigned to the engine (empty for a CPU profile). */
+  gpus: GpuInfo[];
+  /** CUDA_VISIBLE_DEVICES for the engine; undefined for a CPU profile. */
+  cudaVisibleDevices: string | undefined;
+  /** Compatible profiles, best first (the selected one among them). */
+  compatible: ProfileEvaluation[];
+  /** Incompatible profiles, with reasons. */
+  incompatible: ProfileEvaluation[];
+}
+
+/** The engine's command line and environment, as a pure function of the selection produces it. */
+export interface EngineCommand {
+  command: string;
+  args: string[];
+  /** Added on top of the supervisor's own environment. */
+  env: Record<string, string>;
+}
