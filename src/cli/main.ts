@@ -69,12 +69,11 @@ export async function main(argv: string[]): Promise<number> {
 
 const debug = /^debug$/i.test(process.env.NIM_LOG_LEVEL ?? '');
 main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
+  // Exit explicitly: a finished command must not linger on a stray handle.
+  (code) => process.exit(code),
   (err: unknown) => {
     process.stderr.write(`nim-supervisor: error: ${describeError(err)}\n`);
     if (debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
-    process.exitCode = exitCodeOf(err);
+    process.exit(exitCodeOf(err));
   },
 );

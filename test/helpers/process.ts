@@ -2,6 +2,7 @@
 // Every process started here is tracked and killed (by pid, process group
 // included) when the test file ends, so no test can leave an orphan behind.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -58,10 +59,16 @@ export async function waitFor<T>(
   }
 }
 
+/** True while `pid` runs. A zombie (exited, not yet reaped by its parent) counts as gone. */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
   } catch {
     return false;
   }
@@ -84,7 +91,7 @@ export interface Proc {
   /** Resolves when a line of output matches `re`. */
   waitForOutput(re: RegExp, timeoutMs?: number): Promise<string>;
   exited: Promise<ExitInfo>;
-  /** Signal the process (and its group when it leads one). */
+  /** Signal the process itself (the cleanup hook kills whole groups). */
   kill(signal?: NodeJS.Signals): void;
 }
 
@@ -156,7 +163,13 @@ export function start(command: string, args: string[], opts: StartOptions = {}):
     stderr: () => err,
     output: () => all,
     exited,
-    kill: (signal = 'SIGTERM') => killTree(proc, signal),
+    kill: (signal = 'SIGTERM') => {
+      try {
+        process.kill(proc.pid, signal);
+      } catch {
+        /* already gone */
+      }
+    },
     waitForOutput(re, timeoutMs = 15_000) {
       const m = all.match(re);
       if (m) return Promise.resolve(m[0]);

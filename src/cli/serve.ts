@@ -1,0 +1,205 @@
+// `nim-supervisor serve`: the main job. Detect, select, spawn the engine on a
+// private loopback port, serve the public port, and shut everything down in
+// order on SIGTERM/SIGINT or when the engine fails.
+import http from 'node:http';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { loadConfig, packageRoot, type Config } from '../config/env.js';
+import { buildEngineCommand, formatCommandLine } from '../engine/argv.js';
+import { findExecutable } from '../engine/executable.js';
+import { Lifecycle } from '../engine/lifecycle.js';
+import { findFreePort } from '../engine/port.js';
+import { EngineSupervisor, type SupervisionOutcome } from '../engine/supervisor.js';
+import { ConfigError, describeError, SupervisorError } from '../errors.js';
+import { createLogger, type Logger } from '../log/logger.js';
+import { createSupervisorMetrics, trackEngineState } from '../metrics/supervisor-metrics.js';
+import { createApp } from '../server/app.js';
+import { InflightTracker } from '../server/inflight.js';
+import { createEngineProxy } from '../server/proxy.js';
+import { planLaunch } from './plan.js';
+
+const ENGINE_HOST = '127.0.0.1';
+
+function supervisorVersion(): string {
+  return (JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+function listen(server: http.Server, config: Config): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      server.off('listening', onListening);
+      if (err.code === 'EADDRINUSE') {
+        reject(
+          new ConfigError(`port ${config.serverPort} on ${config.serverHost} is already in use`, {
+            hint: 'stop whatever listens there or set NIM_SERVER_PORT to a free port',
+          }),
+        );
+      } else if (err.code === 'EACCES') {
+        reject(new ConfigError(`not allowed to listen on port ${config.serverPort}`, { hint: 'use NIM_SERVER_PORT >= 1024 or grant the capability' }));
+      } else {
+        reject(new ConfigError(`cannot listen on ${config.serverHost}:${config.serverPort}: ${err.message}`, { hint: 'check NIM_SERVER_HOST and NIM_SERVER_PORT' }));
+      }
+    };
+    const onListening = (): void => {
+      server.off('error', onError);
+      resolve();
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen(config.serverPort, config.serverHost);
+  });
+}
+
+export async function serveCommand(args: string[]): Promise<number> {
+  if (args.length > 0) {
+    throw new ConfigError(`serve takes no arguments, got: ${args.join(' ')}`, {
+      hint: 'configure serve with environment variables (docs/configuration.md); extra vLLM flags go in NIM_PASSTHROUGH_ARGS',
+    });
+  }
+  const config = loadConfig();
+  const logger = createLogger({ level: config.logLevel, jsonl: config.jsonlLogging });
+  try {
+    return await serve(config, logger);
+  } catch (err) {
+    // Log the one clear line through the logger too, so JSON-lines deployments see it.
+    logger.fatal({ exitCode: err instanceof SupervisorError ? err.exitCode : 1 }, describeError(err));
+    throw err;
+  }
+}
+
+async function serve(config: Config, logger: Logger): Promise<number> {
+  const plan = await planLaunch(config);
+  const { manifest, selection, servedModelName, inventory } = plan;
+  for (const w of inventory.warnings) logger.warn(w);
+  const profile = selection.profile;
+  logger.info(
+    { profileId: profile.id, profileName: profile.name, how: selection.how, gpus: selection.gpus.map((g) => g.index) },
+    `selected profile ${profile.id} (${profile.name})`,
+  );
+
+  const port = await findFreePort(ENGINE_HOST);
+  const command = buildEngineCommand({ manifest, selection, config, host: ENGINE_HOST, port });
+  const executable = findExecutable(command.command, process.env.PATH);
+  if (!executable) {
+    throw new ConfigError(`engine executable "${command.command}" not found${command.command.includes('/') ? '' : ' on PATH'}`, {
+      hint: 'install vLLM in the image or point NIM_ENGINE_COMMAND at the vllm executable',
+    });
+  }
+  const resolved = { ...command, command: executable };
+  logger.info({ command: formatCommandLine(command) }, 'engine command');
+
+  const lifecycle = new Lifecycle();
+  lifecycle.on('change', (c) => logger.info({ from: c.from, to: c.to, reason: c.reason }, `engine state ${c.from} -> ${c.to}`));
+  const metrics = createSupervisorMetrics();
+  trackEngineState(metrics.registry, lifecycle);
+  metrics.profileInfo.set(
+    {
+      profile_id: profile.id,
+      profile_name: profile.name,
+      model: manifest.model.name,
+      served_model_name: servedModelName,
+      precision: profile.tags.precision,
+      tp: String(selection.evaluation.tp),
+      pp: String(selection.evaluation.pp),
+      gpu: profile.tags.gpu ?? (profile.tags.device === 'cpu' ? 'cpu' : 'generic'),
+    },
+    1,
+  );
+
+  const supervisor = new EngineSupervisor({
+    command: resolved,
+    host: ENGINE_HOST,
+    port,
+    servedModelName,
+    baseEnv: process.env,
+    lifecycle,
+    logger,
+    startupTimeoutMs: config.startupTimeoutMs,
+    stopTimeoutMs: config.engineStopTimeoutMs,
+    healthIntervalMs: config.healthIntervalMs,
+    maxRestarts: config.engineMaxRestarts,
+    restartBackoffMs: config.engineRestartBackoffMs,
+  });
+  supervisor.on('spawned', () => {
+    if (supervisor.restarts > 0) metrics.engineRestarts.inc();
+    else logger.info({ ms: Math.round(performance.now()) }, 'engine spawned (ms since supervisor launch)');
+  });
+  supervisor.on('ready', () => {
+    if (supervisor.spawnedAt !== undefined && supervisor.readyAt !== undefined) {
+      metrics.engineStartupSeconds.set((supervisor.readyAt - supervisor.spawnedAt) / 1000);
+    }
+  });
+  // Last resort: whatever happens to this process, the engine goes with it.
+  process.once('exit', () => supervisor.killNow());
+
+  const inflight = new InflightTracker();
+  const proxy = createEngineProxy({
+    target: () => (supervisor.engine?.running ? supervisor.baseUrl : undefined),
+    lifecycle,
+    inflight,
+    metrics,
+    logger,
+  });
+  const app = createApp({
+    lifecycle,
+    engineLog: supervisor.log,
+    manifest,
+    selection,
+    servedModelName,
+    supervisorVersion: supervisorVersion(),
+    metrics,
+    proxy,
+    logger,
+  });
+  const server = http.createServer(app);
+  // The public port opens before the engine starts: liveness answers at once.
+  await listen(server, config);
+  logger.info({ host: config.serverHost, port: config.serverPort }, `serving on http://${config.serverHost}:${config.serverPort}`);
+
+  supervisor.start();
+
+  // Shutdown on SIGTERM/SIGINT: stop taking work, let in-flight requests finish
+  // within the grace period, then stop the engine. A second signal skips the wait.
+  let shuttingDown: Promise<SupervisionOutcome> | undefined;
+  const shutdown = async (signal: NodeJS.Signals): Promise<SupervisionOutcome> => {
+    logger.info({ signal, inFlight: inflight.count, graceMs: config.shutdownGraceMs }, `received ${signal}; draining requests`);
+    // Keep listening while draining: new requests get a clear 503 (with Retry-After)
+    // instead of a refused connection, and readiness reports `stopping`.
+    lifecycle.transition('stopping', `received ${signal}`);
+    const drained = await Promise.race([
+      inflight.waitForIdle(config.shutdownGraceMs),
+      new Promise<boolean>((resolve) => process.once(signal, () => resolve(false))),
+    ]);
+    if (!drained) logger.warn({ inFlight: inflight.count }, 'grace period over (or second signal); cutting remaining requests');
+    return await supervisor.stop();
+  };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (shuttingDown) {
+      logger.warn(`received ${signal} again; stopping now`);
+      return;
+    }
+    shuttingDown = shutdown(signal);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  // stop() settles `done` too, so this covers both a shutdown and an engine failure.
+  const outcome = await supervisor.done;
+  await shuttingDown;
+
+  // Let error responses already written reach their clients, then close everything.
+  server.close();
+  server.closeIdleConnections();
+  await new Promise((r) => setTimeout(r, 50));
+  server.closeAllConnections();
+  proxy.close();
+  process.off('SIGTERM', onSignal);
+  process.off('SIGINT', onSignal);
+
+  if (outcome.error) {
+    logger.error({ exitCode: outcome.exitCode, lastLines: supervisor.log.tail(10) }, describeError(outcome.error));
+  } else {
+    logger.info('supervisor stopped cleanly');
+  }
+  return outcome.exitCode;
+}

@@ -1,0 +1,50 @@
+// Engine output: every stdout/stderr line is forwarded to the supervisor's log,
+// tagged as the engine's, and the last lines are kept for error messages and
+// for the readiness body while the model loads.
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import type { Logger } from '../log/logger.js';
+
+// vLLM prints `INFO 11-24 12:00:00 [api_server.py:1] …`, optionally behind `(APIServer pid=N) `;
+// uvicorn prints `INFO:     …`. Use that level when present, so engine errors stay errors.
+const LEVEL_RE = /^(?:\([^)]*\)\s+)?(DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL)\b/;
+const LEVELS = { DEBUG: 'debug', INFO: 'info', WARNING: 'warn', WARN: 'warn', ERROR: 'error', CRITICAL: 'fatal' } as const;
+
+export class EngineLog {
+  readonly #max: number;
+  readonly #lines: string[] = [];
+  #lastLine: string | undefined;
+
+  constructor(max = 40) {
+    this.#max = max;
+  }
+
+  /** The most recent non-empty line the engine printed. */
+  get lastLine(): string | undefined {
+    return this.#lastLine;
+  }
+
+  /** The last `n` lines, oldest first. */
+  tail(n = this.#max): string[] {
+    return this.#lines.slice(-n);
+  }
+
+  push(line: string): void {
+    if (line.trim() === '') return;
+    this.#lastLine = line;
+    this.#lines.push(line);
+    if (this.#lines.length > this.#max) this.#lines.shift();
+  }
+
+  /** Forward each line of `stream` to `logger` and remember it. Resolves when the stream ends. */
+  follow(stream: Readable, name: 'stdout' | 'stderr', logger: Logger): Promise<void> {
+    const rl = createInterface({ input: stream, crlfDelay: Infinity });
+    rl.on('line', (line) => {
+      this.push(line);
+      const m = LEVEL_RE.exec(line);
+      const level = m ? LEVELS[m[1] as keyof typeof LEVELS] : 'info';
+      logger[level]({ stream: name }, line);
+    });
+    return new Promise((resolve) => rl.once('close', resolve));
+  }
+}

@@ -1,0 +1,224 @@
+// One run of the engine as an OS process: spawned with execa in its own process
+// group, stopped by signalling that group, and never left behind.
+//
+// Two mechanisms make sure the engine dies with the supervisor even when the
+// supervisor is SIGKILLed and gets no chance to clean up:
+// - `setpriv --pdeathsig SIGKILL` (util-linux) makes the kernel kill the engine's
+//   main process the moment its parent dies;
+// - a tiny `sh` reaper, in a process group of its own, holds the read end of a
+//   pipe from the supervisor. When the supervisor dies the pipe closes, `read`
+//   returns, and the reaper kills the engine's whole process group (vLLM's
+//   EngineCore and worker processes included, which pdeathsig alone misses).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { execa, type ResultPromise } from 'execa';
+import type { Logger } from '../log/logger.js';
+import type { EngineCommand } from '../selection/types.js';
+import { EngineLog } from './engine-log.js';
+import { findExecutable } from './executable.js';
+
+export interface EngineExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface SpawnEngineOptions {
+  /** The resolved command (absolute executable path) and its arguments and extra env. */
+  command: EngineCommand;
+  /** The supervisor's environment the engine inherits (the command's env goes on top). */
+  baseEnv: NodeJS.ProcessEnv;
+  logger: Logger;
+  log?: EngineLog;
+}
+
+const REAPER_SCRIPT = [
+  // Wait for EOF on stdin: the supervisor closed the pipe or died.
+  'read -r _ignored',
+  'kill -TERM -- "-$1" 2>/dev/null || exit 0',
+  // Give the engine half a second to exit on SIGTERM, then make sure.
+  'for _ in 1 2 3 4 5; do sleep 0.1; kill -0 -- "-$1" 2>/dev/null || exit 0; done',
+  'kill -KILL -- "-$1" 2>/dev/null',
+  'exit 0',
+].join('\n');
+
+export class EngineProcess {
+  readonly pid: number;
+  readonly log: EngineLog;
+  /** Resolves once the engine's main process has exited (not waiting for its output to drain). */
+  readonly exited: Promise<EngineExit>;
+  /** Resolves once both output streams are fully forwarded. */
+  readonly drained: Promise<void>;
+  #exit: EngineExit | undefined;
+  readonly #child: ResultPromise;
+  readonly #reaper: ChildProcess | undefined;
+
+  private constructor(child: ResultPromise, pid: number, log: EngineLog, logger: Logger, reaper: ChildProcess | undefined) {
+    this.#child = child;
+    this.pid = pid;
+    this.log = log;
+    this.#reaper = reaper;
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.#exit = { code, signal };
+        resolve(this.#exit);
+      });
+    });
+    this.drained = Promise.all([
+      log.follow(child.stdout!, 'stdout', logger),
+      log.follow(child.stderr!, 'stderr', logger),
+    ]).then(() => undefined);
+    // The execa promise resolves with the result; failures surface through 'exit' and 'error'.
+    child.catch(() => undefined);
+  }
+
+  /** Spawn the engine. Throws (before spawning) when the executable cannot be found. */
+  static spawn(opts: SpawnEngineOptions): EngineProcess {
+    const { command, baseEnv, logger } = opts;
+    const log = opts.log ?? new EngineLog();
+    const setpriv = findExecutable('setpriv', baseEnv.PATH);
+    // setpriv execs the engine, so the pid (and process group) we get is the engine's own.
+    const [file, args] = setpriv
+      ? [setpriv, ['--pdeathsig', 'SIGKILL', '--', command.command, ...command.args]]
+      : [command.command, command.args];
+    const child = execa(file, args, {
+      env: { ...baseEnv, ...command.env },
+      extendEnv: false,
+      detached: true, // own process group: signals reach the engine's workers too
+      stdin: 'ignore', // an engine waiting on a prompt would hang forever
+      stdout: 'pipe',
+      stderr: 'pipe',
+      buffer: false,
+      reject: false,
+      cleanup: false, // we stop it ourselves, group and all
+      stripFinalNewline: false,
+    });
+    if (child.pid === undefined) {
+      throw new Error(`could not spawn ${command.command}`);
+    }
+    const reaper = startReaper(child.pid, logger);
+    if (!setpriv) logger.warn('setpriv not found on PATH: relying on the reaper alone to stop the engine if the supervisor is killed');
+    return new EngineProcess(child, child.pid, log, logger, reaper);
+  }
+
+  get exitInfo(): EngineExit | undefined {
+    return this.#exit;
+  }
+
+  get running(): boolean {
+    return this.#exit === undefined;
+  }
+
+  /** Send `signal` to the engine's whole process group. */
+  signalGroup(signal: NodeJS.Signals): void {
+    try {
+      process.kill(-this.pid, signal);
+    } catch {
+      /* the group is gone */
+    }
+  }
+
+  /** True while any process of the engine's group is alive (zombies do not count). */
+  groupAlive(): boolean {
+    try {
+      process.kill(-this.pid, 0);
+    } catch {
+      return false;
+    }
+    return liveGroupMembers(this.pid) !== 0;
+  }
+
+  /**
+   * Stop the engine: SIGTERM to its group, SIGKILL to the group after `timeoutMs`,
+   * then wait (briefly) until no process of the group remains. Resolves with how it ended.
+   */
+  async stop(timeoutMs: number, logger: Logger): Promise<{ exit: EngineExit; killed: boolean }> {
+    let killed = false;
+    if (this.running || this.groupAlive()) {
+      this.signalGroup('SIGTERM');
+      const stoppedInTime = await waitUntil(() => !this.running && !this.groupAlive(), timeoutMs);
+      if (!stoppedInTime) {
+        logger.warn({ pid: this.pid, timeoutMs }, 'engine did not stop after SIGTERM; sending SIGKILL to its process group');
+        this.signalGroup('SIGKILL');
+        killed = true;
+      }
+    }
+    const exit = await this.exited;
+    // Members of the group that outlived the leader (now orphans) must go too.
+    if (!(await waitUntil(() => !this.groupAlive(), 2000))) this.signalGroup('SIGKILL');
+    this.releaseReaper();
+    return { exit, killed };
+  }
+
+  /** The engine is gone: the reaper has nothing left to guard. */
+  releaseReaper(): void {
+    if (this.#reaper && this.#reaper.exitCode === null && this.#reaper.pid !== undefined) {
+      try {
+        this.#reaper.kill('SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+
+  /** Last resort when the supervisor itself is exiting: kill everything synchronously. */
+  killNow(): void {
+    this.signalGroup('SIGKILL');
+    this.releaseReaper();
+    this.#child.kill('SIGKILL');
+  }
+}
+
+function startReaper(pgid: number, logger: Logger): ChildProcess | undefined {
+  const sh = findExecutable('sh', process.env.PATH) ?? '/bin/sh';
+  try {
+    const reaper = spawn(sh, ['-c', REAPER_SCRIPT, 'nim-supervisor-reaper', String(pgid)], {
+      detached: true, // its own group, so signals for the engine's group never reach it
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    reaper.on('error', (err) => logger.warn({ err: err.message }, 'engine reaper failed to start'));
+    // Neither the reaper nor its pipe may keep the supervisor's event loop alive.
+    reaper.unref();
+    (reaper.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+    reaper.stdin?.on('error', () => undefined);
+    return reaper;
+  } catch (err) {
+    logger.warn({ err: (err as Error).message }, 'engine reaper failed to start');
+    return undefined;
+  }
+}
+
+/**
+ * Live (non-zombie) members of process group `pgid`, from /proc. Orphaned
+ * zombies of the engine wait for PID 1 to reap them and must not make us wait.
+ * Returns -1 when /proc cannot be read (then the group counts as alive).
+ */
+function liveGroupMembers(pgid: number): number {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return -1;
+  }
+  let n = 0;
+  for (const d of entries) {
+    if (d.charCodeAt(0) < 48 || d.charCodeAt(0) > 57) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      // After the command name: state ppid pgrp …
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ', 3);
+      if (Number(pgrp) === pgid && state !== 'Z') n += 1;
+    } catch {
+      /* exited while we looked */
+    }
+  }
+  return n;
+}
+
+async function waitUntil(cond: () => boolean, timeoutMs: number, stepMs = 20): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+  return true;
+}

@@ -1,0 +1,62 @@
+// The engine's lifecycle as a small state machine. The HTTP layer reads it to
+// answer readiness and gate inference; the logs record every transition.
+//
+//   starting → loading → ready ⇄ unhealthy
+//        ↘        ↘        ↘        ↘
+//                  stopping → stopped | failed
+// (any state may also go straight to `failed`; a restart goes back to `starting`)
+import { EventEmitter } from 'node:events';
+
+export type EngineState = 'starting' | 'loading' | 'ready' | 'unhealthy' | 'stopping' | 'stopped' | 'failed';
+
+const ALLOWED: Record<EngineState, readonly EngineState[]> = {
+  starting: ['loading', 'stopping', 'failed'],
+  loading: ['ready', 'stopping', 'failed', 'starting'],
+  ready: ['unhealthy', 'stopping', 'failed', 'starting'],
+  unhealthy: ['ready', 'stopping', 'failed', 'starting'],
+  stopping: ['stopped', 'failed'],
+  stopped: [],
+  failed: [],
+};
+
+export interface StateChange {
+  from: EngineState;
+  to: EngineState;
+  /** Why, in words an operator understands. */
+  reason: string;
+  at: Date;
+}
+
+export class Lifecycle extends EventEmitter<{ change: [StateChange] }> {
+  #state: EngineState = 'starting';
+  #since = new Date();
+  #reason = 'supervisor starting';
+
+  get state(): EngineState {
+    return this.#state;
+  }
+  get since(): Date {
+    return this.#since;
+  }
+  get reason(): string {
+    return this.#reason;
+  }
+  get isReady(): boolean {
+    return this.#state === 'ready';
+  }
+  /** True once shutdown has begun or the engine has failed for good. */
+  get isTerminal(): boolean {
+    return this.#state === 'stopping' || this.#state === 'stopped' || this.#state === 'failed';
+  }
+
+  /** Move to `to`; returns false (and changes nothing) when the transition is not allowed. */
+  transition(to: EngineState, reason: string): boolean {
+    const from = this.#state;
+    if (from === to || !ALLOWED[from].includes(to)) return false;
+    this.#state = to;
+    this.#since = new Date();
+    this.#reason = reason;
+    this.emit('change', { from, to, reason, at: this.#since });
+    return true;
+  }
+}

@@ -1,0 +1,63 @@
+// Readiness of the engine, as vLLM defines it: `/health` answers 200 and
+// `/v1/models` lists the model we asked it to serve.
+import http from 'node:http';
+
+export interface ProbeResult {
+  ok: boolean;
+  /** Why not ready, in an operator's words (undefined when ok). */
+  reason?: string;
+  /** True when the connection itself failed (the port is not open yet, or the engine is gone). */
+  unreachable?: boolean;
+}
+
+// Probes use their own agent without keep-alive so they never compete with the
+// proxy's pooled connections and never hold a socket the engine wants to close.
+const probeAgent = new http.Agent({ keepAlive: false });
+
+function get(url: URL, timeoutMs: number, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent: probeAgent, timeout: timeoutMs, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+  });
+}
+
+export interface ProbeOptions {
+  baseUrl: URL;
+  servedModelName: string;
+  timeoutMs: number;
+  /** Sent as a bearer token when the engine was started with --api-key. */
+  apiKey?: string;
+}
+
+export async function probeEngine(opts: ProbeOptions): Promise<ProbeResult> {
+  const headers: Record<string, string> = opts.apiKey ? { authorization: `Bearer ${opts.apiKey}` } : {};
+  try {
+    const health = await get(new URL('/health', opts.baseUrl), opts.timeoutMs, headers);
+    if (health.status !== 200) return { ok: false, reason: `engine /health answered ${health.status}` };
+    const models = await get(new URL('/v1/models', opts.baseUrl), opts.timeoutMs, headers);
+    if (models.status !== 200) return { ok: false, reason: `engine /v1/models answered ${models.status}` };
+    const ids = listedModelIds(models.body);
+    if (!ids.includes(opts.servedModelName)) {
+      return { ok: false, reason: `engine does not list model "${opts.servedModelName}" (lists: ${ids.join(', ') || 'none'})` };
+    }
+    return { ok: true };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return { ok: false, unreachable: true, reason: code === 'ECONNREFUSED' ? 'engine port not open yet' : `engine unreachable: ${(err as Error).message}` };
+  }
+}
+
+function listedModelIds(body: string): string[] {
+  try {
+    const parsed = JSON.parse(body) as { data?: Array<{ id?: unknown }> };
+    return (parsed.data ?? []).map((m) => m.id).filter((id): id is string => typeof id === 'string');
+  } catch {
+    return [];
+  }
+}

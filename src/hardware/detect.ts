@@ -1,0 +1,90 @@
+// detectHardware(): the machine's GPUs (nvidia-smi, MIG layout, visible
+// devices) and host facts, gathered concurrently. Problems become warnings
+// for the caller to log; only a broken GPU catalogue file throws.
+import { defaultGpuCatalogue } from './catalogue.js';
+import { getHostInfo, type SystemInformationLike } from './host.js';
+import {
+  applyMigLayout,
+  listNvidiaSmi,
+  parseNvidiaSmiCsv,
+  parseNvidiaSmiList,
+  queryNvidiaSmi,
+  NVIDIA_SMI_TIMEOUT_MS,
+} from './nvidia-smi.js';
+import { applyVisibleDevices } from './visible-devices.js';
+import type { GpuCatalogueEntry, HardwareInventory } from './types.js';
+
+export interface DetectHardwareOptions {
+  /** CUDA_VISIBLE_DEVICES as given (undefined = not set; '' = no GPUs). */
+  cudaVisibleDevices?: string;
+  /** NVIDIA_VISIBLE_DEVICES as given (undefined = not set). */
+  nvidiaVisibleDevices?: string;
+  /** nvidia-smi executable: a name looked up on env.PATH, or a path. Default 'nvidia-smi'. */
+  nvidiaSmiCommand?: string;
+  /** Environment for nvidia-smi (default: this process's). */
+  env?: NodeJS.ProcessEnv;
+  /** Default: profiles/gpus.yaml. */
+  catalogue?: GpuCatalogueEntry[];
+  /** Time limit for each nvidia-smi call (default 15 s). */
+  nvidiaSmiTimeoutMs?: number;
+  /** For tests: a stand-in for systeminformation. */
+  systemInformation?: SystemInformationLike;
+}
+
+export async function detectHardware(opts: DetectHardwareOptions = {}): Promise<HardwareInventory> {
+  const catalogue = opts.catalogue ?? defaultGpuCatalogue();
+  const run = {
+    command: opts.nvidiaSmiCommand ?? 'nvidia-smi',
+    env: opts.env ?? process.env,
+    timeoutMs: opts.nvidiaSmiTimeoutMs ?? NVIDIA_SMI_TIMEOUT_MS,
+  };
+  const [query, list, hostResult] = await Promise.all([
+    queryNvidiaSmi(run),
+    listNvidiaSmi(run),
+    getHostInfo(opts.systemInformation ? { si: opts.systemInformation } : {}),
+  ]);
+
+  const warnings: string[] = [];
+  let gpus: HardwareInventory['gpus'] = [];
+
+  if (query.status === 'missing') {
+    warnings.push(`no GPUs: ${query.message} (no NVIDIA driver utilities on PATH)`);
+  } else if (query.status === 'failed') {
+    warnings.push(`no GPUs: ${query.message}`);
+  } else {
+    const parsed = parseNvidiaSmiCsv(query.stdout, catalogue);
+    warnings.push(...parsed.warnings);
+    gpus = parsed.gpus;
+    if (gpus.length === 0 && parsed.warnings.length > 0) {
+      warnings.push('no GPUs: nvidia-smi output could not be parsed');
+    }
+    if (gpus.length > 0) {
+      if (list.status === 'ok') {
+        const listed = parseNvidiaSmiList(list.stdout);
+        warnings.push(...listed.warnings);
+        const mig = applyMigLayout(gpus, listed.gpus);
+        warnings.push(...mig.warnings);
+        const visible = applyVisibleDevices(mig.gpus, opts.cudaVisibleDevices, opts.nvidiaVisibleDevices, mig.migParents);
+        warnings.push(...visible.warnings);
+        gpus = visible.gpus;
+      } else {
+        warnings.push(`cannot check for MIG instances: ${list.message}; treating every GPU as a whole GPU`);
+        const visible = applyVisibleDevices(gpus, opts.cudaVisibleDevices, opts.nvidiaVisibleDevices);
+        warnings.push(...visible.warnings);
+        gpus = visible.gpus;
+      }
+    }
+    const unknownWarned = new Set<number>();
+    for (const g of gpus) {
+      if (g.family === null && !unknownWarned.has(g.index)) {
+        unknownWarned.add(g.index);
+        warnings.push(
+          `GPU ${g.index} (${g.name}, PCI id ${g.pciDeviceId ?? 'unknown'}) is not in the GPU catalogue; only generic profiles can use it`,
+        );
+      }
+    }
+  }
+
+  warnings.push(...hostResult.warnings);
+  return { gpus, host: hostResult.host, nvidiaSmi: query.status, warnings };
+}

@@ -1,0 +1,66 @@
+// The public HTTP application: NIM management endpoints served here, the
+// allow-listed inference routes proxied to the engine, and a JSON 404 for
+// everything else. No body parsing anywhere: proxied bodies stream through.
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import type { Logger } from '../log/logger.js';
+import type { SupervisorMetrics } from '../metrics/supervisor-metrics.js';
+import { sendError } from './errors.js';
+import { managementRouter, type ManagementDeps } from './management.js';
+import type { EngineProxy } from './proxy.js';
+import { PROXIED_ROUTES } from './routes.js';
+
+export interface AppDeps extends ManagementDeps {
+  proxy: EngineProxy;
+  metrics: SupervisorMetrics;
+  logger: Logger;
+}
+
+/**
+ * Count every answered request by route, method and status, and time it. The
+ * route label is the matched route's path (a bounded set), or "unmatched".
+ */
+function requestMetrics(metrics: SupervisorMetrics) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const start = performance.now();
+    res.once('close', () => {
+      const path = (req.route as { path?: unknown } | undefined)?.path;
+      const route = typeof path === 'string' ? path : Array.isArray(path) ? req.path : 'unmatched';
+      metrics.requests.inc({ route, method: req.method, status: String(res.statusCode) });
+      metrics.requestDuration.observe({ route, method: req.method }, (performance.now() - start) / 1000);
+    });
+    next();
+  };
+}
+
+export function createApp(deps: AppDeps): Express {
+  const { metrics, proxy, logger } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.use(requestMetrics(metrics));
+  app.use(managementRouter(deps));
+
+  for (const r of PROXIED_ROUTES) {
+    const handle = proxy.handler(r.path);
+    const h = (req: Request, res: Response): void => handle(req, res);
+    if (r.method === 'GET') app.get(r.path, h);
+    else app.post(r.path, h);
+  }
+
+  app.use((req: Request, res: Response) => {
+    sendError(res, 404, `Route ${req.method} ${req.path} not found.`);
+  });
+
+  // Express's last resort: never leak a stack trace to clients.
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    logger.error({ err: err instanceof Error ? err.message : String(err), path: req.path }, 'request failed');
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const status = typeof (err as { status?: unknown }).status === 'number' ? (err as { status: number }).status : 500;
+    sendError(res, status, status >= 500 ? 'Internal server error.' : String((err as Error).message ?? 'error'));
+  });
+  return app;
+}

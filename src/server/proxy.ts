@@ -1,0 +1,141 @@
+// The streaming reverse proxy to the engine (http-proxy-3). Requests and
+// responses are piped, never buffered or parsed, so SSE chunks and many-MB
+// image bodies pass straight through. A client that goes away aborts the
+// engine request; an engine that goes away ends the client's response cleanly.
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { createProxyServer } from 'http-proxy-3';
+import type { Lifecycle } from '../engine/lifecycle.js';
+import type { Logger } from '../log/logger.js';
+import type { SupervisorMetrics } from '../metrics/supervisor-metrics.js';
+import { openAIError, sendError } from './errors.js';
+import type { InflightTracker } from './inflight.js';
+
+/**
+ * Keep-alive agent to the engine. uvicorn closes idle connections after 5 s, so
+ * idle pooled sockets are dropped after 3 s: reusing one the engine is closing
+ * would fail the request with ECONNRESET.
+ */
+class EngineAgent extends http.Agent {
+  static readonly IDLE_MS = 3000;
+  constructor() {
+    super({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256, scheduling: 'lifo' });
+  }
+  override keepSocketAlive(socket: Socket): boolean {
+    const keep = (http.Agent.prototype as unknown as { keepSocketAlive(s: Socket): boolean }).keepSocketAlive.call(this, socket);
+    socket.setTimeout(EngineAgent.IDLE_MS);
+    return keep;
+  }
+  override reuseSocket(socket: Socket, req: http.ClientRequest): void {
+    socket.setTimeout(0); // an active request may legitimately be silent for minutes (long prefill)
+    (http.Agent.prototype as unknown as { reuseSocket(s: Socket, r: http.ClientRequest): void }).reuseSocket.call(this, socket, req);
+  }
+}
+
+export interface EngineProxyOptions {
+  /** The engine's base URL, or undefined while no engine runs. */
+  target: () => URL | undefined;
+  lifecycle: Lifecycle;
+  inflight: InflightTracker;
+  metrics: SupervisorMetrics;
+  logger: Logger;
+}
+
+export interface EngineProxy {
+  /** A request handler for one allow-listed route (`route` labels metrics). */
+  handler(route: string): (req: IncomingMessage, res: ServerResponse) => void;
+  close(): void;
+}
+
+const SSE = 'text/event-stream';
+
+function notReadyMessage(lifecycle: Lifecycle): string {
+  switch (lifecycle.state) {
+    case 'stopping':
+    case 'stopped':
+      return 'The server is shutting down.';
+    case 'failed':
+      return `The model failed and is not available: ${lifecycle.reason}`;
+    case 'unhealthy':
+      return `The model is temporarily unavailable: ${lifecycle.reason}`;
+    default:
+      return `The model is not ready yet (state: ${lifecycle.state}). Retry once /v1/health/ready answers 200.`;
+  }
+}
+
+export function createEngineProxy(opts: EngineProxyOptions): EngineProxy {
+  const { lifecycle, inflight, metrics, logger } = opts;
+  const agent = new EngineAgent();
+  const proxy = createProxyServer({
+    agent,
+    xfwd: true,
+    // No proxyTimeout: a generation may legitimately stream (or prefill silently) for minutes.
+  });
+
+  // The engine broke the connection after the response began (it crashed or was
+  // stopped): end the client's response in a way the client can tell apart from success.
+  proxy.on('proxyRes', (proxyRes, _req, res) => {
+    const onBroken = (): void => {
+      if (proxyRes.complete || res.writableEnded || res.destroyed) return;
+      const type = String(proxyRes.headers['content-type'] ?? '');
+      if (type.startsWith(SSE)) {
+        // vLLM's own mid-stream error shape, then the terminator: clients stop cleanly.
+        const err = openAIError(502, 'The model engine stopped while streaming this response.');
+        res.end(`data: ${JSON.stringify(err)}\n\ndata: [DONE]\n\n`);
+      } else {
+        // A truncated body must not look complete: drop the connection.
+        res.destroy();
+      }
+      metrics.upstreamErrors.inc({ route: (res as ResWithRoute).__route ?? 'unknown', kind: 'broken_stream' });
+    };
+    proxyRes.once('aborted', onBroken);
+    proxyRes.once('error', onBroken);
+    proxyRes.once('close', onBroken);
+  });
+
+  // Failures before the engine answered: nothing reached the client yet.
+  proxy.on('error', (err, _req, res) => {
+    const code = (err as NodeJS.ErrnoException).code ?? 'ERR';
+    const route = (res as ResWithRoute).__route ?? 'unknown';
+    metrics.upstreamErrors.inc({ route, kind: code === 'ECONNREFUSED' ? 'refused' : 'error' });
+    logger.warn({ route, code, msg: err.message }, 'engine request failed');
+    if (res && 'writeHead' in res) {
+      const r = res as ServerResponse;
+      if (r.headersSent) r.destroy();
+      else sendError(r, 502, `The model engine could not be reached (${code}).`);
+    }
+  });
+
+  return {
+    handler(route) {
+      const routeLabels = { route };
+      return (req, res) => {
+        if (!lifecycle.isReady) {
+          metrics.rejectedNotReady.inc(routeLabels);
+          sendError(res, 503, notReadyMessage(lifecycle), { 'retry-after': lifecycle.isTerminal ? '30' : '5' });
+          return;
+        }
+        const target = opts.target();
+        if (!target) {
+          sendError(res, 503, notReadyMessage(lifecycle), { 'retry-after': '5' });
+          return;
+        }
+        (res as ResWithRoute).__route = route;
+        inflight.enter();
+        metrics.inFlight.inc(routeLabels);
+        res.once('close', () => {
+          inflight.leave();
+          metrics.inFlight.dec(routeLabels);
+          if (!res.writableFinished) metrics.clientAborts.inc(routeLabels);
+        });
+        proxy.web(req, res, { target });
+      };
+    },
+    close() {
+      proxy.close();
+      agent.destroy();
+    },
+  };
+}
+
+type ResWithRoute = ServerResponse & { __route?: string };

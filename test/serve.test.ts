@@ -1,0 +1,372 @@
+// End-to-end tests of `nim-supervisor serve`: the real supervisor process in
+// front of the simulator (bin/vllm), real HTTP on 127.0.0.1, real signals.
+import assert from 'node:assert/strict';
+import { describe, test, before, after } from 'node:test';
+import OpenAI from 'openai';
+import { isAlive, run, sleep } from './helpers/process.js';
+import { DEFAULT_MODEL, readSse, startSupervisor, waitGone, type Supervisor } from './helpers/supervisor.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const json = async (r: Response): Promise<any> => await r.json();
+
+// A 1×1 transparent PNG.
+const PNG_1PX =
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=';
+
+describe('a ready supervisor in front of the simulator', () => {
+  let sup: Supervisor;
+  let client: OpenAI;
+
+  before(async () => {
+    sup = await startSupervisor({ NIM_MAX_IMAGES_PER_PROMPT: '2' });
+    await sup.waitReady();
+    client = new OpenAI({ baseURL: `${sup.baseUrl}/v1`, apiKey: 'not-used', maxRetries: 0 });
+  });
+
+  after(async () => {
+    const { pid } = await sup.engine();
+    sup.proc.kill('SIGTERM');
+    const exit = await sup.proc.exited;
+    assert.equal(exit.code, 0, sup.proc.output().slice(-2000));
+    await waitGone(pid);
+  });
+
+  test("the seed's curl examples work as written", async () => {
+    const sh = (script: string) =>
+      run('bash', ['-c', `set -euo pipefail\nexport MODEL_NAME="${DEFAULT_MODEL}"\n${script}`], { timeoutMs: 20_000 });
+    const base = sup.baseUrl;
+    const models = await sh(`curl -s ${base}/v1/models`);
+    assert.equal(models.code, 0);
+    assert.equal(JSON.parse(models.stdout).data[0].id, DEFAULT_MODEL);
+
+    const chat = await sh(`curl -s ${base}/v1/chat/completions \\
+-H "Content-Type: application/json" \\
+-d "{
+\\"model\\": \\"\${MODEL_NAME}\\",
+\\"messages\\": [{\\"role\\": \\"user\\", \\"content\\": \\"What is GPU computing?\\"}],
+\\"max_tokens\\": 256
+}"`);
+    const completion = JSON.parse(chat.stdout);
+    assert.equal(completion.object, 'chat.completion');
+    assert.equal(completion.model, DEFAULT_MODEL);
+    assert.ok(completion.choices[0].message.content.length > 0);
+    assert.ok(completion.usage.completion_tokens <= 256);
+
+    const stream = await sh(`curl -s ${base}/v1/chat/completions \\
+-H "Content-Type: application/json" \\
+-d "{
+\\"model\\": \\"\${MODEL_NAME}\\",
+\\"messages\\": [{\\"role\\": \\"user\\", \\"content\\": \\"Explain transformers briefly.\\"}],
+\\"max_tokens\\": 256,
+\\"stream\\": true
+}"`);
+    const events = stream.stdout.split('\n\n').filter((e) => e.startsWith('data: '));
+    assert.equal(events.at(-1), 'data: [DONE]');
+    assert.equal(JSON.parse(events[0]!.slice(6)).choices[0].delta.role, 'assistant');
+
+    const tok = await sh(`curl -s ${base}/tokenize \\
+-H "Content-Type: application/json" \\
+-d "{
+\\"model\\": \\"\${MODEL_NAME}\\",
+\\"prompt\\": \\"Hello world\\"
+}"`);
+    const tokens = JSON.parse(tok.stdout);
+    assert.ok(tokens.count > 0);
+    assert.equal(tokens.tokens.length, tokens.count);
+    assert.deepEqual(tokens.tokens.slice(-2), [9906, 1917]);
+
+    const detok = await sh(`curl -s ${base}/detokenize \\
+-H "Content-Type: application/json" \\
+-d "{
+\\"model\\": \\"\${MODEL_NAME}\\",
+\\"tokens\\": [9906, 1917]
+}"`);
+    assert.equal(JSON.parse(detok.stdout).prompt, 'Hello world');
+
+    const live = await sh(`curl -s ${base}/v1/health/live`);
+    assert.equal(JSON.parse(live.stdout).status, 'live');
+    const ready = await sh(`curl -s ${base}/v1/health/ready`);
+    assert.equal(JSON.parse(ready.stdout).status, 'ready');
+    const metadata = JSON.parse((await sh(`curl -s ${base}/v1/metadata`)).stdout);
+    assert.match(metadata.selectedModelProfileId, /^[0-9a-f]{64}$/);
+    assert.equal(metadata.modelInfo[0].shortName.split(':')[0], DEFAULT_MODEL);
+    const version = JSON.parse((await sh(`curl -s ${base}/v1/version`)).stdout);
+    assert.equal(typeof version.release, 'string');
+    assert.equal(typeof version.api, 'string');
+  });
+
+  test('the openai client: models, chat, stream, tools and an image', async () => {
+    const models = await client.models.list();
+    assert.deepEqual(
+      models.data.map((m) => m.id),
+      [DEFAULT_MODEL],
+    );
+
+    const chat = await client.chat.completions.create({
+      model: DEFAULT_MODEL,
+      messages: [{ role: 'user', content: 'Say something.' }],
+      max_tokens: 16,
+      seed: 7,
+    });
+    assert.equal(chat.choices[0]!.finish_reason === 'length' || chat.choices[0]!.finish_reason === 'stop', true);
+    assert.ok(chat.usage!.prompt_tokens > 0);
+
+    const stream = await client.chat.completions.create({
+      model: DEFAULT_MODEL,
+      messages: [{ role: 'user', content: 'Stream please.' }],
+      max_tokens: 20,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    let text = '';
+    let finish: string | null | undefined;
+    let usage: OpenAI.CompletionUsage | undefined | null;
+    for await (const chunk of stream) {
+      if (chunk.usage) usage = chunk.usage;
+      for (const c of chunk.choices) {
+        text += c.delta.content ?? '';
+        finish = c.finish_reason ?? finish;
+      }
+    }
+    assert.ok(text.length > 0);
+    assert.ok(finish === 'length' || finish === 'stop');
+    assert.equal(usage!.completion_tokens > 0, true);
+
+    const tools = await client.chat.completions.create({
+      model: DEFAULT_MODEL,
+      messages: [{ role: 'user', content: 'Weather in Paris?' }],
+      tools: [
+        {
+          type: 'function',
+          function: {
+            name: 'get_weather',
+            parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+          },
+        },
+      ],
+      tool_choice: { type: 'function', function: { name: 'get_weather' } },
+    });
+    const call = tools.choices[0]!.message.tool_calls![0]!;
+    assert.equal(call.type, 'function');
+    assert.equal((call as { function: { name: string } }).function.name, 'get_weather');
+    assert.equal(typeof JSON.parse((call as { function: { arguments: string } }).function.arguments).city, 'string');
+
+    const image = await client.chat.completions.create({
+      model: DEFAULT_MODEL,
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'Is this image safe?' },
+            { type: 'image_url', image_url: { url: `data:image/png;base64,${PNG_1PX}` } },
+          ],
+        },
+      ],
+      max_tokens: 8,
+    });
+    assert.ok(image.usage!.prompt_tokens > 0);
+
+    // NIM_MAX_IMAGES_PER_PROMPT=2 reached the engine as --limit-mm-per-prompt.
+    const three = { type: 'image_url' as const, image_url: { url: `data:image/png;base64,${PNG_1PX}` } };
+    await assert.rejects(
+      client.chat.completions.create({
+        model: DEFAULT_MODEL,
+        messages: [{ role: 'user', content: [three, three, three] }],
+        max_tokens: 8,
+      }),
+      (err: unknown) => err instanceof OpenAI.BadRequestError && /At most 2 image/.test(err.message),
+    );
+  });
+
+  test('management endpoints answer from the supervisor, engine internals stay private', async () => {
+    const license = await json(await fetch(`${sup.baseUrl}/v1/license`));
+    assert.equal(typeof license.name, 'string');
+    assert.ok(license.content.length > 0);
+    assert.match(license.sha, /^[0-9a-f]{40}$/);
+
+    const manifest = await json(await fetch(`${sup.baseUrl}/v1/manifest`));
+    const selected = manifest.profiles.filter((p: { selected: boolean }) => p.selected);
+    assert.equal(selected.length, 1);
+    assert.equal(selected[0].id, manifest.selected_profile_id);
+
+    const metrics = await fetch(`${sup.baseUrl}/v1/metrics`);
+    assert.match(metrics.headers.get('content-type') ?? '', /text\/plain/);
+    const text = await metrics.text();
+    assert.match(text, /nim_supervisor_http_requests_total\{route="\/v1\/chat\/completions",method="POST",status="200"\} [1-9]/);
+    assert.match(text, /nim_supervisor_engine_state\{state="ready"\} 1/);
+
+    for (const path of ['/health', '/sleep', '/wake_up', '/load', '/server_info', '/nope']) {
+      const r = await fetch(`${sup.baseUrl}${path}`, { method: path === '/sleep' || path === '/wake_up' ? 'POST' : 'GET' });
+      assert.equal(r.status, 404, path);
+      const body = await json(r);
+      assert.equal(body.error.code, 404);
+    }
+  });
+});
+
+describe('client aborts', () => {
+  test('a client that goes away mid-stream aborts the generation in the engine', async () => {
+    const sup = await startSupervisor({ VLLM_SIM_TOKEN_MS: '20' });
+    await sup.waitReady();
+    const { port } = await sup.engine();
+    const ac = new AbortController();
+    const res = await fetch(`${sup.baseUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: DEFAULT_MODEL, messages: [{ role: 'user', content: 'long' }], max_tokens: 2000, ignore_eos: true, stream: true }),
+      signal: ac.signal,
+    });
+    const reader = res.body!.getReader();
+    await reader.read();
+    ac.abort();
+    const abortCount = async (): Promise<number> => {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const m = /vllm:request_success_total\{[^}]*finished_reason="abort"[^}]*\} (\d+(\.\d+)?)/.exec(text);
+      return m ? Number(m[1]) : 0;
+    };
+    let n = 0;
+    for (let i = 0; i < 100 && n === 0; i++) {
+      n = await abortCount();
+      if (n === 0) await sleep(50);
+    }
+    assert.ok(n >= 1, 'the simulator counted the aborted request');
+    sup.proc.kill('SIGTERM');
+    assert.equal((await sup.proc.exited).code, 0);
+  });
+});
+
+describe('start-up gating', () => {
+  test('ready is 503 and inference 503 until the engine can serve, then 200', async () => {
+    const sup = await startSupervisor({ VLLM_SIM_STARTUP_MS: '1500' });
+    // Liveness answers while the model loads.
+    let live: Response | undefined;
+    for (let i = 0; i < 100 && !live; i++) {
+      live = await fetch(`${sup.baseUrl}/v1/health/live`).catch(() => undefined);
+      if (!live) await sleep(20);
+    }
+    assert.equal(live!.status, 200);
+    const ready = await fetch(`${sup.baseUrl}/v1/health/ready`);
+    assert.equal(ready.status, 503);
+    const body = await json(ready);
+    assert.equal(body.object, 'health.response');
+    assert.ok(['starting', 'loading'].includes(body.status));
+
+    const inference = await fetch(`${sup.baseUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: DEFAULT_MODEL, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    assert.equal(inference.status, 503);
+    assert.ok(inference.headers.get('retry-after'));
+    assert.equal((await json(inference)).error.code, 503);
+    const models = await fetch(`${sup.baseUrl}/v1/models`);
+    assert.equal(models.status, 503);
+    await models.arrayBuffer();
+
+    await sup.waitReady();
+    const after = await fetch(`${sup.baseUrl}/v1/models`);
+    assert.equal(after.status, 200);
+    await after.arrayBuffer();
+    sup.proc.kill('SIGTERM');
+    assert.equal((await sup.proc.exited).code, 0);
+  });
+});
+
+describe('engine failures', () => {
+  test('an engine that crashes turns the supervisor unready at once and it exits with the engine code', async () => {
+    const sup = await startSupervisor({ VLLM_SIM_CRASH_AFTER_MS: '700', VLLM_SIM_EXIT_CODE: '3' });
+    await sup.waitReady();
+    const { pid } = await sup.engine();
+    await waitGone(pid, 5000);
+    // The supervisor notices the exit from the process event, not a poll.
+    const exit = await sup.proc.exited;
+    assert.equal(exit.code, 3, sup.proc.output().slice(-2000));
+    const failed = sup.logs().find((r) => r.to === 'failed');
+    assert.ok(failed, 'the lifecycle went to failed');
+    assert.match(String(sup.proc.stdout() + sup.proc.stderr()), /engine exited with code 3 while serving/);
+  });
+
+  test('a stream in flight when the engine dies ends with an error event, not a hang', async () => {
+    const sup = await startSupervisor({ VLLM_SIM_CRASH_AFTER_MS: '900', VLLM_SIM_TOKEN_MS: '20' });
+    await sup.waitReady();
+    const res = await fetch(`${sup.baseUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: DEFAULT_MODEL, messages: [{ role: 'user', content: 'long' }], max_tokens: 5000, ignore_eos: true, stream: true }),
+    });
+    assert.equal(res.status, 200);
+    const events = await readSse(res);
+    assert.equal(events.at(-1), '[DONE]');
+    const err = JSON.parse(events.at(-2)!);
+    assert.equal(err.error.code, 502);
+    assert.notEqual((await sup.proc.exited).code, 0);
+  });
+
+  test('an engine that never becomes ready hits the start-up timeout', async () => {
+    const sup = await startSupervisor({ VLLM_SIM_NEVER_LISTEN: '1', NIM_STARTUP_TIMEOUT: '1' });
+    const { pid } = await sup.engine();
+    const exit = await sup.proc.exited;
+    assert.equal(exit.code, 1);
+    assert.match(sup.proc.stdout(), /did not become ready within 1 s/);
+    await waitGone(pid);
+  });
+});
+
+describe('shutdown', () => {
+  test('SIGTERM lets streams in flight finish within the grace period, refuses new work, then exits 0', async () => {
+    const sup = await startSupervisor({ VLLM_SIM_TOKEN_MS: '25', NIM_SHUTDOWN_GRACE_PERIOD: '20' });
+    await sup.waitReady();
+    const { pid } = await sup.engine();
+    const streams = [1, 2, 3].map(() =>
+      fetch(`${sup.baseUrl}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: DEFAULT_MODEL, messages: [{ role: 'user', content: 'hi' }], max_tokens: 40, ignore_eos: true, stream: true }),
+      }).then(readSse),
+    );
+    await sleep(200);
+    sup.proc.kill('SIGTERM');
+    await sleep(100);
+    const ready = await fetch(`${sup.baseUrl}/v1/health/ready`);
+    assert.equal(ready.status, 503);
+    assert.equal((await json(ready)).status, 'stopping');
+    const refused = await fetch(`${sup.baseUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: DEFAULT_MODEL, messages: [{ role: 'user', content: 'late' }] }),
+    });
+    assert.equal(refused.status, 503);
+    assert.match((await json(refused)).error.message, /shutting down/);
+    for (const events of await Promise.all(streams)) {
+      assert.equal(events.at(-1), '[DONE]');
+      const last = JSON.parse(events.at(-2)!);
+      assert.equal(last.choices[0].finish_reason, 'length');
+    }
+    const exit = await sup.proc.exited;
+    assert.equal(exit.code, 0, sup.proc.output().slice(-2000));
+    await waitGone(pid);
+  });
+
+  test('an engine that ignores SIGTERM is killed with SIGKILL', async () => {
+    const sup = await startSupervisor({ VLLM_SIM_HANG_ON_SIGTERM: '1', NIM_ENGINE_STOP_TIMEOUT: '0.5' });
+    await sup.waitReady();
+    const { pid } = await sup.engine();
+    sup.proc.kill('SIGTERM');
+    const exit = await sup.proc.exited;
+    assert.equal(exit.code, 1);
+    assert.match(sup.proc.stdout(), /SIGKILL/);
+    await waitGone(pid, 2000);
+  });
+
+  test('a supervisor killed with SIGKILL takes the engine with it', async () => {
+    const sup = await startSupervisor();
+    await sup.waitReady();
+    const { pid } = await sup.engine();
+    assert.ok(isAlive(pid));
+    process.kill(sup.proc.pid, 'SIGKILL');
+    await sup.proc.exited;
+    const t0 = Date.now();
+    await waitGone(pid, 1000);
+    assert.ok(Date.now() - t0 < 1000);
+  });
+});
