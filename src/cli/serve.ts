@@ -12,6 +12,8 @@ import { findFreePort } from '../engine/port.js';
 import { EngineSupervisor, type SupervisionOutcome } from '../engine/supervisor.js';
 import { ConfigError, describeError, SupervisorError } from '../errors.js';
 import { createLogger, type Logger } from '../log/logger.js';
+import { GpuSampler } from '../metrics/gpu-sampler.js';
+import { createMetricsRenderer } from '../metrics/render.js';
 import { createSupervisorMetrics, trackEngineState } from '../metrics/supervisor-metrics.js';
 import { createApp } from '../server/app.js';
 import { InflightTracker } from '../server/inflight.js';
@@ -69,8 +71,8 @@ export async function serveCommand(args: string[]): Promise<number> {
 
 async function serve(config: Config, logger: Logger): Promise<number> {
   const plan = await planLaunch(config);
-  const { manifest, selection, servedModelName, inventory } = plan;
-  for (const w of inventory.warnings) logger.warn(w);
+  const { manifest, selection, servedModelName } = plan;
+  for (const w of plan.warnings) logger.warn(w);
   const profile = selection.profile;
   logger.info(
     { profileId: profile.id, profileName: profile.name, how: selection.how, gpus: selection.gpus.map((g) => g.index) },
@@ -132,15 +134,24 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   // Last resort: whatever happens to this process, the engine goes with it.
   process.once('exit', () => supervisor.killNow());
 
+  const engineUrl = (): URL | undefined => (supervisor.engine?.running ? supervisor.baseUrl : undefined);
   const inflight = new InflightTracker();
   const proxy = createEngineProxy({
-    target: () => (supervisor.engine?.running ? supervisor.baseUrl : undefined),
+    target: () => engineUrl(),
     lifecycle,
     inflight,
     metrics,
     logger,
   });
+  const gpuSampler = new GpuSampler({
+    registry: metrics.registry,
+    gpuIndices: [...new Set(selection.gpus.map((g) => g.index))],
+    intervalMs: config.gpuMetricsIntervalMs,
+    logger,
+  });
+  gpuSampler.start();
   const app = createApp({
+    renderMetrics: createMetricsRenderer({ registry: metrics.registry, engineUrl, timeoutMs: config.engineMetricsTimeoutMs }),
     lifecycle,
     engineLog: supervisor.log,
     manifest,
@@ -193,6 +204,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   await new Promise((r) => setTimeout(r, 50));
   server.closeAllConnections();
   proxy.close();
+  gpuSampler.stop();
   process.off('SIGTERM', onSignal);
   process.off('SIGINT', onSignal);
 

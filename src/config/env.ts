@@ -42,6 +42,10 @@ export interface Config {
   engineRestartBackoffMs: number;
   /** Health probe interval once ready. */
   healthIntervalMs: number;
+  /** How often GPU metrics are sampled from nvidia-smi. */
+  gpuMetricsIntervalMs: number;
+  /** How long a /v1/metrics scrape waits for the engine's /metrics. */
+  engineMetricsTimeoutMs: number;
   /** CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES as given (undefined = not set). */
   cudaVisibleDevices: string | undefined;
   nvidiaVisibleDevices: string | undefined;
@@ -175,6 +179,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     engineMaxRestarts: read(env, 'NIM_ENGINE_MAX_RESTARTS', intVar(0, 1000), 0),
     engineRestartBackoffMs: read(env, 'NIM_ENGINE_RESTART_BACKOFF', secondsVar(0), 5_000),
     healthIntervalMs: read(env, 'NIM_HEALTH_CHECK_INTERVAL', secondsVar(0.05), 5_000),
+    gpuMetricsIntervalMs: read(env, 'NIM_GPU_METRICS_INTERVAL', secondsVar(0.1), 5_000),
+    engineMetricsTimeoutMs: read(env, 'NIM_ENGINE_METRICS_TIMEOUT', secondsVar(0.05), 2_000),
     cudaVisibleDevices: env.CUDA_VISIBLE_DEVICES,
     nvidiaVisibleDevices: env.NVIDIA_VISIBLE_DEVICES,
   };

@@ -11,6 +11,8 @@ export interface SupervisorMetrics {
   requests: Counter<'route' | 'method' | 'status'>;
   requestDuration: Histogram<'route' | 'method'>;
   inFlight: Gauge<'route'>;
+  streamTimeToFirstByte: Histogram<'route'>;
+  streamDuration: Histogram<'route'>;
   rejectedNotReady: Counter<'route'>;
   clientAborts: Counter<'route'>;
   upstreamErrors: Counter<'route' | 'kind'>;
@@ -43,6 +45,20 @@ export function createSupervisorMetrics(opts: { collectProcessMetrics?: boolean 
       name: `${p}http_requests_in_flight`,
       help: 'Requests being proxied to the engine right now, by route.',
       labelNames: ['route'],
+      registers,
+    }),
+    streamTimeToFirstByte: new Histogram({
+      name: `${p}stream_time_to_first_byte_seconds`,
+      help: 'For streamed (SSE) responses: time from request arrival to the first body bytes from the engine.',
+      labelNames: ['route'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    }),
+    streamDuration: new Histogram({
+      name: `${p}stream_duration_seconds`,
+      help: 'For streamed (SSE) responses: time from request arrival until the stream ended (or the client left).',
+      labelNames: ['route'],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
       registers,
     }),
     rejectedNotReady: new Counter({

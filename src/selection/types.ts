@@ -12,6 +12,16 @@ export interface ProfileEvaluation {
   pp: number;
   /** GPUs the profile needs (tp × pp; 0 for a CPU profile). */
   gpusNeeded: number;
+  /**
+   * Compatible, but the GPUs it would use lack the free memory vLLM needs at
+   * start-up (NIM's "not runnable due to low free GPU memory"). Ranked below
+   * the runnable ones and never chosen automatically.
+   */
+  lowFreeMemory: boolean;
+  /** Remarks that are not reasons: the GPUs it would use, why memory is low, MIG use … */
+  notes: string[];
+  /** GPUs it would run on, ascending index (empty for CPU and incompatible profiles). */
+  gpus: GpuInfo[];
 }
 
 export interface Selection {
@@ -28,6 +38,8 @@ export interface Selection {
   compatible: ProfileEvaluation[];
   /** Incompatible profiles, with reasons. */
   incompatible: ProfileEvaluation[];
+  /** Things the operator should know (e.g. an explicit profile with low free memory); the caller logs them. */
+  warnings: string[];
 }
 
 /** The engine's command line and environment, as a pure function of the selection produces it. */

@@ -75,6 +75,13 @@ export function createEngineProxy(opts: EngineProxyOptions): EngineProxy {
   // The engine broke the connection after the response began (it crashed or was
   // stopped): end the client's response in a way the client can tell apart from success.
   proxy.on('proxyRes', (proxyRes, _req, res) => {
+    const tagged = res as ResWithRoute;
+    if (String(proxyRes.headers['content-type'] ?? '').startsWith(SSE) && tagged.__start !== undefined) {
+      const labels = { route: tagged.__route ?? 'unknown' };
+      const start = tagged.__start;
+      proxyRes.once('data', () => metrics.streamTimeToFirstByte.observe(labels, (performance.now() - start) / 1000));
+      res.once('close', () => metrics.streamDuration.observe(labels, (performance.now() - start) / 1000));
+    }
     const onBroken = (): void => {
       if (proxyRes.complete || res.writableEnded || res.destroyed) return;
       const type = String(proxyRes.headers['content-type'] ?? '');
@@ -121,6 +128,7 @@ export function createEngineProxy(opts: EngineProxyOptions): EngineProxy {
           return;
         }
         (res as ResWithRoute).__route = route;
+        (res as ResWithRoute).__start = performance.now();
         inflight.enter();
         metrics.inFlight.inc(routeLabels);
         res.once('close', () => {
@@ -138,4 +146,4 @@ export function createEngineProxy(opts: EngineProxyOptions): EngineProxy {
   };
 }
 
-type ResWithRoute = ServerResponse & { __route?: string };
+type ResWithRoute = ServerResponse & { __route?: string; __start?: number };

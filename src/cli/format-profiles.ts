@@ -1,0 +1,246 @@
+// Pure formatting for `list-model-profiles` and `select-profile`: data in,
+// text (or a JSON-ready object) out, so the reports are unit-testable.
+import type { EngineCommand } from '../selection/types.js';
+import type { GpuInfo, HardwareInventory, HostInfo } from '../hardware/types.js';
+import type { Manifest } from '../manifest/types.js';
+import type { ProfileEvaluation, Selection } from '../selection/types.js';
+import { DEFAULT_GPU_MEMORY_UTILIZATION, freeMiB } from '../selection/evaluate.js';
+import { formatCommandLine, maskArgs, maskEnv } from '../engine/argv.js';
+
+export type ProfileStatus = 'runnable' | 'low-free-memory' | 'incompatible';
+
+export interface ProfileReportEntry {
+  id: string;
+  name: string;
+  status: ProfileStatus;
+  selected: boolean;
+  /** 1 = best compatible profile; null when incompatible. */
+  rank: number | null;
+  device: 'gpu' | 'cpu';
+  lora: boolean;
+  tp: number;
+  pp: number;
+  gpusNeeded: number;
+  /** Indices of the GPUs it would use. */
+  gpus: number[];
+  tags: Record<string, string>;
+  reasons: string[];
+  notes: string[];
+  description: string | null;
+}
+
+export interface GpuReportEntry {
+  index: number;
+  uuid: string;
+  name: string;
+  pciDeviceId: string | null;
+  family: string | null;
+  product: string | null;
+  mig: boolean;
+  memoryTotalMiB: number;
+  memoryUsedMiB: number | null;
+  utilizationPct: number | null;
+  /** At least 90% of its memory free: a default vLLM (--gpu-memory-utilization 0.9) can start on it. */
+  free: boolean;
+}
+
+export interface ProfilesReport {
+  system: { host: HostInfo; nvidiaSmi: HardwareInventory['nvidiaSmi']; gpus: GpuReportEntry[] };
+  model: { name: string; servedModelName: string; source: string; modality: string; release: string; manifest: string };
+  profiles: ProfileReportEntry[];
+  selected: { id: string; name: string; how: 'auto' | 'explicit' } | null;
+  /** Why nothing was selected (no runnable profile, bad NIM_MODEL_PROFILE …). */
+  selectionError: string | null;
+}
+
+export function isGpuFree(g: GpuInfo): boolean {
+  const free = freeMiB(g);
+  return free === null || free >= DEFAULT_GPU_MEMORY_UTILIZATION * g.memoryTotalMiB;
+}
+
+function statusOf(e: ProfileEvaluation): ProfileStatus {
+  return !e.compatible ? 'incompatible' : e.lowFreeMemory ? 'low-free-memory' : 'runnable';
+}
+
+export function buildProfilesReport(input: {
+  inventory: HardwareInventory;
+  manifest: Manifest;
+  /** Compatible ones best first, then the incompatible ones. */
+  evaluations: readonly ProfileEvaluation[];
+  selection: Selection | undefined;
+  selectionError?: string | undefined;
+}): ProfilesReport {
+  const { inventory, manifest, evaluations, selection } = input;
+  let rank = 0;
+  return {
+    system: {
+      host: inventory.host,
+      nvidiaSmi: inventory.nvidiaSmi,
+      gpus: inventory.gpus.map((g) => ({
+        index: g.index,
+        uuid: g.uuid,
+        name: g.name,
+        pciDeviceId: g.pciDeviceId,
+        family: g.family,
+        product: g.product,
+        mig: g.mig,
+        memoryTotalMiB: g.memoryTotalMiB,
+        memoryUsedMiB: g.memoryUsedMiB,
+        utilizationPct: g.utilizationPct,
+        free: isGpuFree(g),
+      })),
+    },
+    model: {
+      name: manifest.model.name,
+      servedModelName: manifest.model.servedModelName,
+      source: manifest.model.source,
+      modality: manifest.model.modality,
+      release: manifest.model.release,
+      manifest: manifest.file,
+    },
+    profiles: evaluations.map((e) => ({
+      id: e.profile.id,
+      name: e.profile.name,
+      status: statusOf(e),
+      selected: selection?.profile.id === e.profile.id,
+      rank: e.compatible ? ++rank : null,
+      device: e.profile.tags.device,
+      lora: e.profile.tags.lora,
+      tp: e.tp,
+      pp: e.pp,
+      gpusNeeded: e.gpusNeeded,
+      gpus: e.gpus.map((g) => g.index),
+      tags: e.profile.displayTags,
+      reasons: e.reasons,
+      notes: e.notes,
+      description: e.profile.description ?? null,
+    })),
+    selected: selection ? { id: selection.profile.id, name: selection.profile.name, how: selection.how } : null,
+    selectionError: input.selectionError ?? null,
+  };
+}
+
+function gibText(mib: number | null): string {
+  return mib === null ? 'N/A' : `${(mib / 1024).toFixed(1)} GiB`;
+}
+
+function gpuLine(g: GpuReportEntry): string {
+  const kind = g.family || g.product ? ` (${[g.family ?? '?', g.product ?? '?'].join('/')})` : '';
+  const util = g.utilizationPct === null ? 'N/A' : `${g.utilizationPct}%`;
+  const mig = g.mig ? ` MIG ${g.uuid}` : '';
+  return `  -  [${g.pciDeviceId ?? 'unknown'}] (${g.index})${mig} ${g.name}${kind} [memory ${gibText(g.memoryTotalMiB)} total, ${gibText(g.memoryUsedMiB)} used, current utilization: ${util}]`;
+}
+
+function hostLine(h: HostInfo): string {
+  return `- Host: ${h.cpuModel} (${h.cpuCores} cores), ${(h.memoryTotalBytes / 1024 ** 3).toFixed(1)} GiB memory, ${h.os} ${h.arch}`;
+}
+
+function profileLine(p: ProfileReportEntry, indent: string): string[] {
+  const mark = p.selected ? ' (selected)' : '';
+  const where = p.device === 'cpu' ? ' [CPU]' : p.gpus.length > 0 ? ` [GPUs ${p.gpus.join(',')}]` : '';
+  const lines = [`${indent}- ${p.id} (${p.name})${mark}${where}`];
+  for (const r of p.reasons) lines.push(`${indent}    ✗ ${r}`);
+  if (p.status === 'low-free-memory') for (const n of p.notes.filter((n) => n.includes(' free '))) lines.push(`${indent}    ! ${n}`);
+  return lines;
+}
+
+function section(title: string, entries: ProfileReportEntry[], indent = '  '): string[] {
+  if (entries.length === 0) return [`${indent.slice(2)}- ${title} <None>`];
+  return [`${indent.slice(2)}- ${title}`, ...entries.flatMap((p) => profileLine(p, indent))];
+}
+
+/** The text report, in the shape of NIM's list-model-profiles, plus reasons. */
+export function formatProfilesReport(r: ProfilesReport): string {
+  const lines: string[] = ['SYSTEM INFO', hostLine(r.system.host)];
+  if (r.system.gpus.length === 0) {
+    const why = r.system.nvidiaSmi === 'missing' ? ' (nvidia-smi not found)' : r.system.nvidiaSmi === 'failed' ? ' (nvidia-smi failed)' : '';
+    lines.push(`- GPUs: <None>${why}`);
+  } else {
+    const free = r.system.gpus.filter((g) => g.free);
+    const busy = r.system.gpus.filter((g) => !g.free);
+    lines.push(free.length ? '- Free GPUs:' : '- Free GPUs: <None>', ...free.map(gpuLine));
+    lines.push(busy.length ? '- Non-free GPUs:' : '- Non-free GPUs: <None>', ...busy.map(gpuLine));
+  }
+  lines.push(`MODEL PROFILES (${r.model.name}, release ${r.model.release}, ${r.model.manifest})`);
+  const runnable = r.profiles.filter((p) => p.status === 'runnable');
+  lines.push(...section('Compatible with system and runnable:', runnable.filter((p) => !p.lora)));
+  lines.push(...section('With LoRA support:', runnable.filter((p) => p.lora), '    '));
+  lines.push(...section('Compatible with system but low free memory:', r.profiles.filter((p) => p.status === 'low-free-memory')));
+  lines.push(...section('Incompatible with system:', r.profiles.filter((p) => p.status === 'incompatible')));
+  if (r.selected) {
+    lines.push(`SELECTED PROFILE: ${r.selected.id} (${r.selected.name}), ${r.selected.how === 'auto' ? 'selected automatically' : 'named by NIM_MODEL_PROFILE'}`);
+  } else {
+    lines.push(`SELECTED PROFILE: <None>${r.selectionError ? `: ${r.selectionError}` : ''}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** What `select-profile` reports. The engine port is chosen at start-up, so it shows as `<port>`. */
+export interface SelectionReport {
+  profile: { id: string; name: string; tags: Record<string, string>; description: string | null };
+  how: 'auto' | 'explicit';
+  howText: string;
+  gpus: { index: number; uuid: string; name: string }[];
+  notes: string[];
+  servedModelName: string;
+  engine: { command: string; args: string[]; env: Record<string, string>; commandLine: string };
+}
+
+export const PORT_PLACEHOLDER = '<port>';
+
+/** Replace the value after --port with `<port>` (the port is only known when serve starts the engine). */
+export function withPortPlaceholder(cmd: EngineCommand): EngineCommand {
+  const args = [...cmd.args];
+  const i = args.indexOf('--port');
+  if (i >= 0 && i + 1 < args.length) args[i + 1] = PORT_PLACEHOLDER;
+  return { ...cmd, args };
+}
+
+export function buildSelectionReport(input: {
+  selection: Selection;
+  servedModelName: string;
+  /** With the port already replaced by the placeholder. */
+  command: EngineCommand;
+  modelProfile: string | undefined;
+}): SelectionReport {
+  const { selection, command } = input;
+  const p = selection.profile;
+  const howText =
+    selection.how === 'explicit'
+      ? `named by NIM_MODEL_PROFILE=${JSON.stringify(input.modelProfile)}`
+      : `selected automatically: the best of ${selection.compatible.length} compatible profile(s) (${selection.incompatible.length} incompatible)`;
+  return {
+    profile: { id: p.id, name: p.name, tags: p.displayTags, description: p.description ?? null },
+    how: selection.how,
+    howText,
+    gpus: selection.gpus.map((g) => ({ index: g.index, uuid: g.uuid, name: g.name })),
+    notes: selection.evaluation.notes,
+    servedModelName: input.servedModelName,
+    engine: {
+      command: command.command,
+      args: maskArgs(command.args),
+      env: maskEnv(command.env),
+      commandLine: formatCommandLine(command).replace(`'${PORT_PLACEHOLDER}'`, PORT_PLACEHOLDER),
+    },
+  };
+}
+
+export function formatSelectionReport(r: SelectionReport): string {
+  const lines = [
+    `Selected profile: ${r.profile.id} (${r.profile.name})`,
+    `How: ${r.howText}`,
+    `Tags: ${Object.entries(r.profile.tags)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join(' / ')}`,
+  ];
+  if (r.profile.description) lines.push(`Description: ${r.profile.description}`);
+  lines.push(r.gpus.length ? `GPUs: ${r.gpus.map((g) => `[${g.index}] ${g.name} (${g.uuid})`).join(', ')}` : 'GPUs: none (CPU profile)');
+  for (const n of r.notes) lines.push(`Note: ${n}`);
+  lines.push(`Served model name: ${r.servedModelName}`);
+  lines.push(`Engine environment (added to the supervisor's):`);
+  const env = Object.entries(r.engine.env).sort(([a], [b]) => a.localeCompare(b));
+  lines.push(...(env.length ? env.map(([k, v]) => `  ${k}=${v}`) : ['  <none>']));
+  lines.push(`Engine command (${PORT_PLACEHOLDER} is a free loopback port chosen when serve starts the engine):`);
+  lines.push(`  ${r.engine.commandLine}`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,43 @@
+// `nim-supervisor select-profile [--json]`: the profile `serve` would run, how
+// it was chosen, and the exact engine command line and environment -- without
+// starting anything. The engine port is shown as <port>: serve picks a free
+// loopback port when it starts the engine. Exit 2 when no profile can be
+// selected (or NIM_MODEL_PROFILE is unknown, ambiguous or cannot run here).
+import { loadConfig } from '../config/env.js';
+import { createLogger } from '../log/logger.js';
+import { buildEngineCommand } from '../engine/argv.js';
+import { buildSelectionReport, formatSelectionReport, withPortPlaceholder } from './format-profiles.js';
+import { parseReportOptions } from './format-options.js';
+import { planLaunch, type PlanDeps } from './plan.js';
+
+export const SELECT_USAGE = `Usage: nim-supervisor select-profile [--json]
+
+Print the profile serve would run (id, name, tags, how it was chosen) and the
+exact vLLM command line and environment, without starting anything.
+`;
+
+/** The engine's bind address: serve keeps vLLM on loopback and fronts it. */
+export const ENGINE_HOST = '127.0.0.1';
+
+export async function selectProfileCommand(args: string[], deps: PlanDeps = {}): Promise<number> {
+  const opts = parseReportOptions('select-profile', args);
+  if (opts.help) {
+    process.stdout.write(SELECT_USAGE);
+    return 0;
+  }
+  const config = loadConfig(process.env);
+  const log = createLogger({ level: config.logLevel, jsonl: config.jsonlLogging, destination: process.stderr });
+  const plan = await planLaunch(config, deps);
+  for (const w of plan.warnings) log.warn(w);
+  const command = withPortPlaceholder(
+    buildEngineCommand({ manifest: plan.manifest, selection: plan.selection, config, host: ENGINE_HOST, port: 0 }),
+  );
+  const report = buildSelectionReport({
+    selection: plan.selection,
+    servedModelName: plan.servedModelName,
+    command,
+    modelProfile: config.modelProfile,
+  });
+  process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatSelectionReport(report));
+  return 0;
+}

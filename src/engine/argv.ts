@@ -1,0 +1,167 @@
+// The vLLM command line and environment for a selected profile. Pure: the same
+// manifest, selection, configuration, host and port always give the same
+// command. Order of the arguments, from first to last:
+//
+//   vllm serve <model> --host H --port P --served-model-name NAME
+//     --tensor-parallel-size N --pipeline-parallel-size N
+//     [--max-model-len N] [--dtype … | --quantization …]
+//     [--limit-mm-per-prompt {"image":N}] [--enable-lora [--max-lora-rank R]]
+//     <profile engine_args> <NIM_PASSTHROUGH_ARGS>
+//
+// vLLM's argparse keeps the last occurrence of a flag, so NIM_PASSTHROUGH_ARGS,
+// appended last, overrides anything before it (NIM's precedence: passthrough
+// args over NIM_* variables over profile tags). Where a NIM_* variable and the
+// profile's engine_args set the same flag, the profile's occurrence is dropped
+// so the variable wins. See docs/selection.md.
+import type { Config } from '../config/env.js';
+import { hasFlag, lastFlagValue, withoutFlag } from '../manifest/flags.js';
+import { precisionFlags } from '../manifest/precision.js';
+import type { Manifest } from '../manifest/types.js';
+import type { EngineCommand, Selection } from '../selection/types.js';
+
+export type ArgvConfig = Pick<
+  Config,
+  'engineCommand' | 'servedModelName' | 'maxModelLen' | 'maxImagesPerPrompt' | 'passthroughArgs'
+>;
+
+export interface EngineCommandInput {
+  manifest: Manifest;
+  selection: Selection;
+  config: ArgvConfig;
+  host: string;
+  port: number;
+}
+
+/** The name clients use in `model`: NIM_SERVED_MODEL_NAME, else the manifest's served_model_name. */
+export function servedModelNameFor(manifest: Manifest, config: Pick<Config, 'servedModelName'>): string {
+  return config.servedModelName ?? manifest.model.servedModelName;
+}
+
+/** vLLM's model argument: a Hugging Face repo id (hf:// stripped) or a local path, as given. */
+export function engineModelArg(source: string): string {
+  return source.startsWith('hf://') ? source.slice('hf://'.length) : source;
+}
+
+/** --limit-mm-per-prompt with the image count from NIM_MAX_IMAGES_PER_PROMPT, keeping the profile's other modalities. */
+function limitMmPerPrompt(profileValue: string | undefined, images: number): string {
+  let base: Record<string, unknown> = {};
+  if (profileValue !== undefined) {
+    try {
+      const parsed: unknown = JSON.parse(profileValue);
+      if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) base = parsed as Record<string, unknown>;
+    } catch {
+      /* not JSON: replaced entirely */
+    }
+  }
+  return JSON.stringify({ ...base, image: images });
+}
+
+export function buildEngineCommand(input: EngineCommandInput): EngineCommand {
+  const { manifest, selection, config, host, port } = input;
+  const profile = selection.profile;
+  const evaluation = selection.evaluation;
+  let profileArgs = [...profile.engineArgs];
+
+  const args: string[] = [
+    'serve',
+    engineModelArg(manifest.model.source),
+    '--host',
+    host,
+    '--port',
+    String(port),
+    '--served-model-name',
+    servedModelNameFor(manifest, config),
+    '--tensor-parallel-size',
+    String(evaluation.tp),
+    '--pipeline-parallel-size',
+    String(evaluation.pp),
+  ];
+
+  // Context length: NIM_MAX_MODEL_LEN, else the profile's own flag (left in its args), else the manifest's default.
+  if (config.maxModelLen !== undefined) {
+    args.push('--max-model-len', String(config.maxModelLen));
+    profileArgs = withoutFlag(profileArgs, '--max-model-len');
+  } else if (manifest.model.maxModelLen !== undefined && !hasFlag(profileArgs, '--max-model-len')) {
+    args.push('--max-model-len', String(manifest.model.maxModelLen));
+  }
+
+  args.push(...precisionFlags(profile.tags.precision));
+
+  if (manifest.model.modality === 'vlm' && config.maxImagesPerPrompt !== undefined) {
+    const fromProfile = lastFlagValue(profileArgs, '--limit-mm-per-prompt');
+    args.push('--limit-mm-per-prompt', limitMmPerPrompt(fromProfile, config.maxImagesPerPrompt));
+    profileArgs = withoutFlag(profileArgs, '--limit-mm-per-prompt');
+  }
+
+  if (profile.tags.lora) {
+    args.push('--enable-lora');
+    const rank = profile.displayTags.feat_lora_max_rank;
+    if (rank !== undefined) args.push('--max-lora-rank', rank);
+  }
+
+  args.push(...profileArgs, ...config.passthroughArgs);
+
+  const env: Record<string, string> = { ...profile.engineEnv };
+  if (profile.tags.device !== 'cpu' && selection.cudaVisibleDevices !== undefined) {
+    env.CUDA_VISIBLE_DEVICES = selection.cudaVisibleDevices;
+    // Index form only makes sense in nvidia-smi's (PCI bus) order; harmless with UUIDs.
+    env.CUDA_DEVICE_ORDER = 'PCI_BUS_ID';
+  }
+  return { command: config.engineCommand, args, env };
+}
+
+export const MASK = '***';
+
+/** Environment variable names whose values are secrets. */
+export function isSecretEnvName(name: string): boolean {
+  return /(_KEY|_TOKEN|_SECRET)$/i.test(name) || /PASSWORD/i.test(name) || /^(API_KEY|TOKEN|SECRET)$/i.test(name);
+}
+
+const SAFE_TOKEN = /^[A-Za-z0-9_@%+=:,./-]+$/;
+
+/** POSIX shell quoting: bare when safe, else single quotes. */
+export function shellQuote(token: string): string {
+  if (token !== '' && SAFE_TOKEN.test(token)) return token;
+  return `'${token.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Flags whose values are secrets (vLLM accepts several keys after --api-key). */
+const SECRET_FLAGS = ['--api-key'];
+
+/** The argument list with secret values replaced by ***. */
+export function maskArgs(args: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const t = args[i]!;
+    const flag = SECRET_FLAGS.find((f) => t === f || t.startsWith(`${f}=`));
+    if (!flag) {
+      out.push(t);
+    } else if (t !== flag) {
+      out.push(`${flag}=${MASK}`);
+    } else {
+      out.push(t);
+      while (i + 1 < args.length && !args[i + 1]!.startsWith('-')) {
+        out.push(MASK);
+        i++;
+      }
+    }
+  }
+  return out;
+}
+
+/** The environment with secret values replaced by ***. */
+export function maskEnv(env: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, isSecretEnvName(k) ? MASK : v]));
+}
+
+/**
+ * One shell-quoted line, `NAME=value … command args…`, for logs and
+ * `select-profile`: secrets show as ***, everything else can be pasted into a shell.
+ */
+export function formatCommandLine(cmd: EngineCommand): string {
+  const env = Object.entries(cmd.env)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}=${isSecretEnvName(k) ? MASK : shellQuote(v)}`);
+  const args = maskArgs(cmd.args).map((a) => (a === MASK || a.endsWith(`=${MASK}`) ? a : shellQuote(a)));
+  return [...env, shellQuote(cmd.command), ...args].join(' ');
+}

@@ -1,0 +1,78 @@
+// Renders the one `/v1/metrics` scrape: the supervisor's registry (request,
+// lifecycle, process and GPU metrics) followed by the engine's own `/metrics`
+// (vLLM's `vllm:*` families), fetched at scrape time with a short timeout. If
+// the engine cannot answer, the scrape still succeeds and says so.
+import http from 'node:http';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { mergeExpositions } from './exposition.js';
+import { METRIC_PREFIX } from './supervisor-metrics.js';
+
+export interface MetricsRendererOptions {
+  registry: Registry;
+  /** The engine's base URL, or undefined while no engine runs. */
+  engineUrl: () => URL | undefined;
+  timeoutMs: number;
+}
+
+export type RenderMetrics = () => Promise<{ contentType: string; body: string }>;
+
+// Scrapes use their own small keep-alive pool, apart from the inference proxy's.
+const scrapeAgent = new http.Agent({ keepAlive: true, maxSockets: 2, timeout: 3000 });
+
+function fetchText(url: URL, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent: scrapeAgent, timeout: timeoutMs }, (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        reject(new Error(`engine /metrics answered ${res.statusCode}`));
+        return;
+      }
+      res.setEncoding('utf8');
+      let body = '';
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve(body));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`engine /metrics did not answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+  });
+}
+
+export function createMetricsRenderer(opts: MetricsRendererOptions): RenderMetrics {
+  const { registry } = opts;
+  const up = new Gauge({
+    name: `${METRIC_PREFIX}engine_metrics_up`,
+    help: 'Whether the last scrape of the engine /metrics succeeded (1) or not (0).',
+    registers: [registry],
+  });
+  const failures = new Counter({
+    name: `${METRIC_PREFIX}engine_metrics_scrape_failures_total`,
+    help: 'Scrapes of the engine /metrics that failed or timed out; the scrape then carries only the supervisor metrics.',
+    registers: [registry],
+  });
+  const duration = new Gauge({
+    name: `${METRIC_PREFIX}engine_metrics_scrape_duration_seconds`,
+    help: 'How long the last scrape of the engine /metrics took.',
+    registers: [registry],
+  });
+  return async () => {
+    const url = opts.engineUrl();
+    let engineText = '';
+    if (url) {
+      const start = performance.now();
+      try {
+        engineText = await fetchText(new URL('/metrics', url), opts.timeoutMs);
+        up.set(1);
+      } catch {
+        up.set(0);
+        failures.inc();
+      }
+      duration.set((performance.now() - start) / 1000);
+    } else {
+      up.set(0);
+    }
+    // Render our registry after the engine scrape, so the gauges above are current.
+    const own = await registry.metrics();
+    return { contentType: registry.contentType, body: mergeExpositions(own, engineText).text };
+  };
+}

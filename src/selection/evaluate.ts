@@ -1,0 +1,205 @@
+// Can a profile run on this machine, and on which GPUs? A pure function of the
+// profile, the detected hardware and the configuration. The rules are
+// documented in docs/selection.md.
+import type { Config } from '../config/env.js';
+import type { GpuInfo, HardwareInventory } from '../hardware/types.js';
+import { lastFlagValue } from '../manifest/flags.js';
+import { PRECISIONS } from '../manifest/precision.js';
+import type { Manifest, Profile } from '../manifest/types.js';
+import type { ProfileEvaluation } from './types.js';
+
+/** vLLM's default --gpu-memory-utilization: the share of each GPU's total memory it claims at start-up. */
+export const DEFAULT_GPU_MEMORY_UTILIZATION = 0.9;
+
+/** The configuration selection reads. */
+export type SelectionConfig = Pick<Config, 'modelProfile' | 'tensorParallelSize' | 'pipelineParallelSize' | 'passthroughArgs'>;
+
+export const MIB_PER_GIB = 1024;
+
+export function gib(mib: number): string {
+  const v = mib / MIB_PER_GIB;
+  return `${Number.isInteger(v) ? v.toFixed(0) : v.toFixed(1)} GiB`;
+}
+
+/** Free memory in MiB, or null when the driver does not report used memory. */
+export function freeMiB(g: GpuInfo): number | null {
+  return g.memoryUsedMiB === null ? null : Math.max(0, g.memoryTotalMiB - g.memoryUsedMiB);
+}
+
+/** A GPU's kind as people read it: "H100 SXM5 80GB (2330:10de)". */
+export function describeGpuKind(g: GpuInfo): string {
+  const label = g.product ?? g.name;
+  if (g.pciDeviceId === null) return g.family === null ? `${label} (not in the GPU catalogue)` : label;
+  return g.family === null ? `${label} (${g.pciDeviceId}, not in the GPU catalogue)` : `${label} (${g.pciDeviceId})`;
+}
+
+/** "2× L40S 48GB (26b9:10de), 1× L4 24GB (27b8:10de)". */
+function describeKinds(gpus: readonly GpuInfo[]): string {
+  const counts = new Map<string, number>();
+  for (const g of gpus) counts.set(describeGpuKind(g), (counts.get(describeGpuKind(g)) ?? 0) + 1);
+  return [...counts].map(([k, n]) => (n === 1 ? k : `${n}× ${k}`)).join(', ');
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** The --gpu-memory-utilization vLLM will use: NIM_PASSTHROUGH_ARGS wins over the profile, then vLLM's default. */
+export function gpuMemoryUtilization(profile: Profile, config: Pick<Config, 'passthroughArgs'>): number {
+  const raw = lastFlagValue([...profile.engineArgs, ...config.passthroughArgs], '--gpu-memory-utilization');
+  const n = raw === undefined ? Number.NaN : Number(raw);
+  return Number.isFinite(n) && n > 0 && n <= 1 ? n : DEFAULT_GPU_MEMORY_UTILIZATION;
+}
+
+/** Order for picking GPUs: most free memory first (unknown = all of it), then lowest index. */
+function byFreeThenIndex(a: GpuInfo, b: GpuInfo): number {
+  const fa = freeMiB(a) ?? a.memoryTotalMiB;
+  const fb = freeMiB(b) ?? b.memoryTotalMiB;
+  return fb - fa || a.index - b.index || a.uuid.localeCompare(b.uuid);
+}
+
+/** Key of a homogeneous GPU set: the same board (PCI id, else name) and memory size. */
+function kindKey(g: GpuInfo): string {
+  return `${g.pciDeviceId ?? g.name}|${g.memoryTotalMiB}`;
+}
+
+/**
+ * Choose `n` GPUs from the matching ones. One GPU: the one with most free
+ * memory. Several: tensor/pipeline parallelism wants identical GPUs, so split
+ * them into sets of one kind and use the largest set (ties: more memory per
+ * GPU, then the set holding the lowest index); inside it, most free memory
+ * first, then lowest index. Returns undefined when no set is large enough.
+ */
+function chooseGpus(matching: readonly GpuInfo[], n: number): { chosen?: GpuInfo[]; largestSet: GpuInfo[] } {
+  if (n === 1) {
+    const best = [...matching].sort(byFreeThenIndex)[0];
+    return { chosen: best ? [best] : undefined, largestSet: best ? [best] : [] };
+  }
+  const sets = new Map<string, GpuInfo[]>();
+  for (const g of matching) sets.set(kindKey(g), [...(sets.get(kindKey(g)) ?? []), g]);
+  const ordered = [...sets.values()].sort(
+    (a, b) =>
+      b.length - a.length ||
+      b[0]!.memoryTotalMiB - a[0]!.memoryTotalMiB ||
+      Math.min(...a.map((g) => g.index)) - Math.min(...b.map((g) => g.index)),
+  );
+  const largestSet = ordered[0] ?? [];
+  if (largestSet.length < n) return { largestSet };
+  return { chosen: [...largestSet].sort(byFreeThenIndex).slice(0, n), largestSet };
+}
+
+export function evaluateProfile(profile: Profile, inventory: HardwareInventory, config: SelectionConfig): ProfileEvaluation {
+  const tp = config.tensorParallelSize ?? profile.tags.tp;
+  const pp = config.pipelineParallelSize ?? profile.tags.pp;
+  const base = { profile, tp, pp, reasons: [] as string[], notes: [] as string[], gpus: [] as GpuInfo[], lowFreeMemory: false };
+
+  if (profile.tags.device === 'cpu') {
+    return {
+      ...base,
+      compatible: true,
+      gpusNeeded: 0,
+      notes: ["runs on vLLM's CPU backend (needs a CPU build of vLLM); slower than any GPU profile"],
+    };
+  }
+
+  const n = tp * pp;
+  const shape = `(tp${tp} × pp${pp})`;
+  const need = `needs ${plural(n, 'GPU')} ${shape}`;
+  const all = inventory.gpus;
+  const reasons: string[] = [];
+  const fail = (): ProfileEvaluation => ({ ...base, compatible: false, gpusNeeded: n, reasons });
+
+  if (all.length === 0) {
+    const why =
+      inventory.nvidiaSmi === 'missing' ? ' (nvidia-smi not found)' : inventory.nvidiaSmi === 'failed' ? ' (nvidia-smi failed)' : '';
+    reasons.push(`${need}, none visible${why}`);
+    return fail();
+  }
+  if (all.length < n) reasons.push(`${need}, ${all.length} visible`);
+
+  const t = profile.tags;
+  let matching = all;
+  if (t.gpu !== undefined) {
+    const family = t.gpu.toLowerCase();
+    matching = matching.filter((g) => g.family !== null && g.family.toLowerCase() === family);
+    if (matching.length === 0) {
+      reasons.push(`needs GPU family ${t.gpu}, found ${describeKinds(all)}`);
+      return fail();
+    }
+  }
+  if (t.gpuDevice !== undefined) {
+    const before = matching;
+    matching = matching.filter((g) => g.pciDeviceId === t.gpuDevice);
+    if (matching.length === 0) {
+      reasons.push(`needs GPU device ${t.gpuDevice}${t.gpu ? ` (${t.gpu})` : ''}, found ${describeKinds(before)}`);
+      return fail();
+    }
+  }
+  if (t.minGpuMemoryGiB !== undefined) {
+    const min = t.minGpuMemoryGiB;
+    const before = matching;
+    matching = matching.filter((g) => g.memoryTotalMiB >= min * MIB_PER_GIB);
+    if (matching.length === 0) {
+      const largest = Math.max(...before.map((g) => g.memoryTotalMiB));
+      reasons.push(`needs ≥ ${min} GiB per GPU, largest has ${gib(largest)}`);
+      return fail();
+    }
+  }
+  const minCc = PRECISIONS[t.precision]?.minComputeCapability;
+  if (minCc !== undefined) {
+    const before = matching;
+    matching = matching.filter((g) => g.computeCapability === null || Number(g.computeCapability) >= minCc);
+    if (matching.length === 0) {
+      reasons.push(
+        `precision ${t.precision} needs compute capability ≥ ${minCc.toFixed(1)}, found ${describeKinds(before)} with ${[
+          ...new Set(before.map((g) => g.computeCapability)),
+        ].join(', ')}`,
+      );
+      return fail();
+    }
+  }
+  const migCount = matching.filter((g) => g.mig).length;
+  if (n > 1 && migCount > 0) matching = matching.filter((g) => !g.mig);
+
+  if (reasons.length > 0) return fail(); // fewer GPUs than needed, and the filters found nothing else to say
+  const { chosen, largestSet } = chooseGpus(matching, n);
+  if (!chosen) {
+    const migNote = n > 1 && migCount > 0 ? `; MIG instances (${migCount}) count only for tp1 × pp1 profiles` : '';
+    if (matching.length < n) {
+      const filtered = matching.length < all.length;
+      reasons.push(
+        filtered ? `${need}, ${matching.length} of ${all.length} visible match${migNote}` : `${need}, ${matching.length} visible${migNote}`,
+      );
+    } else {
+      reasons.push(
+        `${need} of one kind, largest matching set is ${largestSet.length}× ${describeGpuKind(largestSet[0]!)}${migNote}`,
+      );
+    }
+    return fail();
+  }
+
+  const gpus = [...chosen].sort((a, b) => a.index - b.index);
+  const notes: string[] = [];
+  notes.push(`on GPU${gpus.length === 1 ? '' : 's'} [${gpus.map((g) => g.index).join(', ')}]`);
+  for (const g of gpus) if (g.mig) notes.push(`GPU ${g.index} is a MIG instance (${g.uuid}) with ${gib(g.memoryTotalMiB)}`);
+
+  const util = gpuMemoryUtilization(profile, config);
+  const short = gpus.filter((g) => {
+    const free = freeMiB(g);
+    return free !== null && free < util * g.memoryTotalMiB;
+  });
+  if (short.length > 0) {
+    for (const g of short) {
+      notes.push(
+        `GPU ${g.index} has ${gib(freeMiB(g)!)} free of ${gib(g.memoryTotalMiB)}; vLLM needs ${Math.round(util * 100)}% ` +
+          `(${gib(util * g.memoryTotalMiB)}) free at start-up (--gpu-memory-utilization ${util})`,
+      );
+    }
+  }
+  return { ...base, compatible: true, gpusNeeded: n, gpus, notes, lowFreeMemory: short.length > 0 };
+}
+
+/** Evaluate every profile of the manifest, in manifest order. */
+export function evaluateProfiles(manifest: Manifest, inventory: HardwareInventory, config: SelectionConfig): ProfileEvaluation[] {
+  return manifest.profiles.map((p) => evaluateProfile(p, inventory, config));
+}

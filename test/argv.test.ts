@@ -1,0 +1,144 @@
+// The vLLM command line: each flag, precedence (NIM_* over profile, passthrough
+// last), environment, and masking of secrets in the printed form.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildEngineCommand, formatCommandLine, maskArgs, engineModelArg, shellQuote, type ArgvConfig } from '../src/engine/argv.js';
+import type { HardwareInventory, GpuInfo } from '../src/hardware/types.js';
+import { parseManifest } from '../src/manifest/index.js';
+import { selectProfile } from '../src/selection/index.js';
+
+const h100 = (index: number): GpuInfo => ({
+  index,
+  uuid: `GPU-${index}`,
+  name: 'NVIDIA H100 80GB HBM3',
+  pciDeviceId: '2330:10de',
+  memoryTotalMiB: 81559,
+  memoryUsedMiB: 1,
+  utilizationPct: 0,
+  computeCapability: '9.0',
+  family: 'H100',
+  product: 'H100 SXM5 80GB',
+  mig: false,
+});
+const inv = (n: number): HardwareInventory => ({
+  gpus: Array.from({ length: n }, (_, i) => h100(i)),
+  host: { cpuModel: 'x', cpuCores: 4, memoryTotalBytes: 1, os: 'linux', arch: 'x64' },
+  nvidiaSmi: n > 0 ? 'ok' : 'missing',
+  warnings: [],
+});
+
+const baseConfig: ArgvConfig = {
+  engineCommand: 'vllm',
+  servedModelName: undefined,
+  maxModelLen: undefined,
+  maxImagesPerPrompt: undefined,
+  passthroughArgs: [],
+};
+
+function build(profileYaml: string, opts: { config?: Partial<ArgvConfig>; gpus?: number; model?: string; tp?: number } = {}) {
+  const model = opts.model ?? '{name: org/model, served_model_name: org/served, source: hf://Org/Model, modality: vlm, release: "1", license: {name: MIT, text: MIT}}';
+  const manifest = parseManifest(`schema_version: "1.0"\nmodel: ${model}\nprofiles:\n  - ${profileYaml}\n`, '/tmp/argv.yaml');
+  const config = { ...baseConfig, ...opts.config };
+  const selection = selectProfile(manifest, inv(opts.gpus ?? 2), {
+    modelProfile: undefined,
+    tensorParallelSize: opts.tp,
+    pipelineParallelSize: undefined,
+    passthroughArgs: config.passthroughArgs,
+  });
+  return buildEngineCommand({ manifest, selection, config, host: '127.0.0.1', port: 9123 });
+}
+
+test('the base command: serve <repo> --host --port --served-model-name -tp -pp and the precision flags', () => {
+  const cmd = build('{tags: {llm_engine: vllm, precision: bf16, tp: 2, pp: 1}}');
+  assert.equal(cmd.command, 'vllm');
+  assert.deepEqual(cmd.args, [
+    'serve', 'Org/Model', '--host', '127.0.0.1', '--port', '9123', '--served-model-name', 'org/served',
+    '--tensor-parallel-size', '2', '--pipeline-parallel-size', '1', '--dtype', 'bfloat16',
+  ]);
+  assert.deepEqual(cmd.env, { CUDA_VISIBLE_DEVICES: 'GPU-0,GPU-1', CUDA_DEVICE_ORDER: 'PCI_BUS_ID' });
+});
+
+test('precision → --dtype / --quantization', () => {
+  const flags = (p: string) => {
+    const a = build(`{tags: {llm_engine: vllm, precision: ${p}}}`).args;
+    return a.slice(12);
+  };
+  assert.deepEqual(flags('fp16'), ['--dtype', 'float16']);
+  assert.deepEqual(flags('fp8'), ['--quantization', 'fp8']);
+  assert.deepEqual(flags('int4_awq'), ['--quantization', 'awq']);
+  assert.deepEqual(flags('gptq'), ['--quantization', 'gptq']);
+  assert.deepEqual(flags('nvfp4'), []);
+});
+
+test('served model name: NIM_SERVED_MODEL_NAME wins; local sources are kept as paths', () => {
+  const cmd = build('{tags: {llm_engine: vllm, precision: bf16}}', { config: { servedModelName: 'my-name' } });
+  assert.equal(cmd.args[cmd.args.indexOf('--served-model-name') + 1], 'my-name');
+  assert.equal(engineModelArg('hf://meta-llama/Llama-3.2-1B'), 'meta-llama/Llama-3.2-1B');
+  assert.equal(engineModelArg('/models/llama'), '/models/llama');
+});
+
+test('--max-model-len: NIM_MAX_MODEL_LEN over the profile over the manifest', () => {
+  const model = '{name: o/m, source: hf://o/m, modality: llm, release: "1", max_model_len: 32768, license: {name: MIT, text: MIT}}';
+  const plain = build('{tags: {llm_engine: vllm, precision: bf16}}', { model });
+  assert.deepEqual(plain.args.slice(12, 14), ['--max-model-len', '32768']);
+  const profileOwn = build('{tags: {llm_engine: vllm, precision: bf16}, engine_args: [--max-model-len, "8192"]}', { model });
+  assert.equal(profileOwn.args.filter((a) => a === '--max-model-len').length, 1);
+  assert.deepEqual(profileOwn.args.slice(-2), ['--max-model-len', '8192']);
+  const env = build('{tags: {llm_engine: vllm, precision: bf16}, engine_args: ["--max-model-len=8192"]}', { model, config: { maxModelLen: 4096 } });
+  assert.equal(env.args.filter((a) => a.startsWith('--max-model-len')).length, 1);
+  assert.deepEqual(env.args.slice(12, 14), ['--max-model-len', '4096']);
+});
+
+test('--limit-mm-per-prompt for VLMs when NIM_MAX_IMAGES_PER_PROMPT is set, merged with the profile', () => {
+  const none = build('{tags: {llm_engine: vllm, precision: bf16}}');
+  assert.ok(!none.args.includes('--limit-mm-per-prompt'));
+  const set = build('{tags: {llm_engine: vllm, precision: bf16}, engine_args: {limit-mm-per-prompt: {image: 1, video: 0}}}', { config: { maxImagesPerPrompt: 4 } });
+  assert.equal(set.args.filter((a) => a === '--limit-mm-per-prompt').length, 1);
+  assert.equal(set.args[set.args.indexOf('--limit-mm-per-prompt') + 1], '{"image":4,"video":0}');
+  const llm = build('{tags: {llm_engine: vllm, precision: bf16}}', {
+    model: '{name: o/m, source: hf://o/m, modality: llm, release: "1", license: {name: MIT, text: MIT}}',
+    config: { maxImagesPerPrompt: 4 },
+  });
+  assert.ok(!llm.args.includes('--limit-mm-per-prompt'), 'not for text-only models');
+});
+
+test('LoRA profiles get --enable-lora and --max-lora-rank', () => {
+  const cmd = build('{tags: {llm_engine: vllm, precision: bf16, feat_lora: true, feat_lora_max_rank: 64}, engine_args: {max-loras: 4}}');
+  assert.deepEqual(cmd.args.slice(12), ['--dtype', 'bfloat16', '--enable-lora', '--max-lora-rank', '64', '--max-loras', '4']);
+});
+
+test('profile engine args come before NIM_PASSTHROUGH_ARGS, which come last', () => {
+  const cmd = build('{tags: {llm_engine: vllm, precision: bf16}, engine_args: [--max-num-seqs, "8"], env: {MY_VAR: x}}', {
+    config: { passthroughArgs: ['--max-num-seqs', '2', '--enforce-eager'] },
+  });
+  assert.deepEqual(cmd.args.slice(-5), ['--max-num-seqs', '8', '--max-num-seqs', '2', '--enforce-eager']);
+  assert.equal(cmd.env.MY_VAR, 'x');
+});
+
+test('NIM_TENSOR_PARALLEL_SIZE is reflected in the command and the GPUs', () => {
+  const cmd = build('{tags: {llm_engine: vllm, precision: bf16, tp: 1}}', { gpus: 4, tp: 4 });
+  assert.equal(cmd.args[cmd.args.indexOf('--tensor-parallel-size') + 1], '4');
+  assert.equal(cmd.env.CUDA_VISIBLE_DEVICES, 'GPU-0,GPU-1,GPU-2,GPU-3');
+});
+
+test('CPU profiles: no CUDA variables, the profile env only', () => {
+  const cmd = build('{tags: {llm_engine: vllm, precision: bf16, device: cpu}, env: {VLLM_CPU_KVCACHE_SPACE: 8}}', { gpus: 0 });
+  assert.deepEqual(cmd.env, { VLLM_CPU_KVCACHE_SPACE: '8' });
+  assert.ok(cmd.args.includes('--dtype'));
+});
+
+test('formatCommandLine quotes for a POSIX shell and masks secrets', () => {
+  const line = formatCommandLine({
+    command: '/opt/vllm/bin/vllm',
+    args: ['serve', 'o/m', '--api-key', 'sk-secret', 'sk-two', '--limit-mm-per-prompt', '{"image":2}', '--chat-template', "it's", '--api-key=sk-3'],
+    env: { HF_TOKEN: 'hf_abc', NGC_API_KEY: 'nvapi', DB_PASSWORD_FILE: '/x', AWS_SECRET: 's', PLAIN: 'a b', CUDA_VISIBLE_DEVICES: 'GPU-1,GPU-2' },
+  });
+  for (const secret of ['sk-secret', 'sk-two', 'sk-3', 'hf_abc', 'nvapi', '/x', "=s "]) assert.ok(!line.includes(secret), `${secret} leaked: ${line}`);
+  assert.equal(
+    line,
+    "AWS_SECRET=*** CUDA_VISIBLE_DEVICES=GPU-1,GPU-2 DB_PASSWORD_FILE=*** HF_TOKEN=*** NGC_API_KEY=*** PLAIN='a b' " +
+      `/opt/vllm/bin/vllm serve o/m --api-key *** *** --limit-mm-per-prompt '{"image":2}' --chat-template 'it'\\''s' --api-key=***`,
+  );
+  assert.deepEqual(maskArgs(['--api-key', 'k', '--port', '1']), ['--api-key', '***', '--port', '1']);
+  assert.equal(shellQuote(''), "''");
+});
