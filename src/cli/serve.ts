@@ -2,6 +2,7 @@
 // private loopback port, serve the public port, and shut everything down in
 // order on SIGTERM/SIGINT or when the engine fails.
 import http from 'node:http';
+import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig, packageRoot, type Config } from '../config/env.js';
@@ -15,7 +16,9 @@ import { createLogger, type Logger } from '../log/logger.js';
 import { GpuSampler } from '../metrics/gpu-sampler.js';
 import { createMetricsRenderer } from '../metrics/render.js';
 import { createSupervisorMetrics, trackEngineState } from '../metrics/supervisor-metrics.js';
-import { createApp } from '../server/app.js';
+import { createRedactor, secretValues } from '../log/redact.js';
+import { createApp, guardRequestTargets } from '../server/app.js';
+import { loadTlsOptions } from '../server/tls.js';
 import { InflightTracker } from '../server/inflight.js';
 import { createEngineProxy } from '../server/proxy.js';
 import { planLaunch } from './plan.js';
@@ -69,7 +72,30 @@ export async function serveCommand(args: string[]): Promise<number> {
   }
 }
 
+/** The public server: HTTP, or HTTPS (optionally requiring client certificates) per NIM_SSL_MODE. */
+function createPublicServer(config: Config, handler: http.RequestListener): http.Server {
+  if (config.headersTimeoutMs > config.requestTimeoutMs) {
+    throw new ConfigError(
+      `NIM_HEADERS_TIMEOUT (${config.headersTimeoutMs / 1000} s) is longer than NIM_REQUEST_TIMEOUT (${config.requestTimeoutMs / 1000} s)`,
+      { hint: 'the whole request cannot take less time than its headers' },
+    );
+  }
+  const tls = loadTlsOptions(config.tls);
+  const options: http.ServerOptions = {
+    headersTimeout: config.headersTimeoutMs, // slowloris: headers must arrive in time
+    requestTimeout: config.requestTimeoutMs, // and the whole request, body included
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    // Node checks those timeouts on this interval (default 30 s): check often enough to enforce them.
+    connectionsCheckingInterval: Math.max(100, Math.min(1000, config.headersTimeoutMs / 2)),
+  };
+  const server = tls ? https.createServer({ ...options, ...tls }, handler) : http.createServer(options, handler);
+  if (config.maxConnections > 0) server.maxConnections = config.maxConnections;
+  return server;
+}
+
 async function serve(config: Config, logger: Logger): Promise<number> {
+  // Secrets from the environment are masked in everything the engine prints.
+  const redact = createRedactor(secretValues(process.env, [config.apiKey]));
   const plan = await planLaunch(config);
   const { manifest, selection, servedModelName } = plan;
   for (const w of plan.warnings) logger.warn(w);
@@ -88,7 +114,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     });
   }
   const resolved = { ...command, command: executable };
-  logger.info({ command: formatCommandLine(command) }, 'engine command');
+  logger.info({ command: redact(formatCommandLine(command)) }, 'engine command');
 
   const lifecycle = new Lifecycle();
   lifecycle.on('change', (c) => logger.info({ from: c.from, to: c.to, reason: c.reason }, `engine state ${c.from} -> ${c.to}`));
@@ -116,6 +142,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     baseEnv: process.env,
     lifecycle,
     logger,
+    redact,
     startupTimeoutMs: config.startupTimeoutMs,
     stopTimeoutMs: config.engineStopTimeoutMs,
     healthIntervalMs: config.healthIntervalMs,
@@ -142,6 +169,8 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     inflight,
     metrics,
     logger,
+    maxRequestBodyBytes: config.maxRequestBodyBytes,
+    maxInflight: config.maxInflightRequests,
   });
   const gpuSampler = new GpuSampler({
     registry: metrics.registry,
@@ -161,11 +190,17 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     metrics,
     proxy,
     logger,
+    apiKey: config.apiKey,
+    protectMetrics: config.metricsRequireAuth,
   });
-  const server = http.createServer(app);
+  const server = createPublicServer(config, guardRequestTargets(app, metrics));
   // The public port opens before the engine starts: liveness answers at once.
   await listen(server, config);
-  logger.info({ host: config.serverHost, port: config.serverPort }, `serving on http://${config.serverHost}:${config.serverPort}`);
+  const scheme = config.tls.mode === 'DISABLED' ? 'http' : 'https';
+  logger.info(
+    { host: config.serverHost, port: config.serverPort, tls: config.tls.mode, auth: config.apiKey ? 'api-key' : 'none' },
+    `serving on ${scheme}://${config.serverHost}:${config.serverPort}`,
+  );
 
   supervisor.start();
 

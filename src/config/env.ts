@@ -1,6 +1,7 @@
 // All configuration comes from environment variables and is validated here, in
 // one place, into a typed `Config`. Names follow NIM's where NIM has them.
 // Every variable is documented in docs/configuration.md; keep the two in step.
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseShell } from 'shell-quote';
@@ -46,9 +47,38 @@ export interface Config {
   gpuMetricsIntervalMs: number;
   /** How long a /v1/metrics scrape waits for the engine's /metrics. */
   engineMetricsTimeoutMs: number;
+  /** When set, clients must send `Authorization: Bearer <key>` (never logged, never in responses). */
+  apiKey: string | undefined;
+  /** Whether /v1/metrics also needs the API key (when one is set). */
+  metricsRequireAuth: boolean;
+  tls: TlsConfig;
+  /** Largest request body accepted (bytes); larger → 413. */
+  maxRequestBodyBytes: number;
+  /** Time a client gets to send the request headers. */
+  headersTimeoutMs: number;
+  /** Time a client gets to send the whole request (headers and body). */
+  requestTimeoutMs: number;
+  /** Idle time before a keep-alive connection is closed. */
+  keepAliveTimeoutMs: number;
+  /** Open client connections accepted at once (0 = no cap). */
+  maxConnections: number;
+  /** Proxied requests in flight at once; beyond it → 429 (0 = no cap). */
+  maxInflightRequests: number;
   /** CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES as given (undefined = not set). */
   cudaVisibleDevices: string | undefined;
   nvidiaVisibleDevices: string | undefined;
+}
+
+export type TlsMode = 'DISABLED' | 'TLS' | 'MTLS';
+
+export interface TlsConfig {
+  mode: TlsMode;
+  /** PEM private key (NIM_SSL_KEY_PATH). */
+  keyPath: string | undefined;
+  /** PEM certificate chain (NIM_SSL_CERTS_PATH). */
+  certPath: string | undefined;
+  /** PEM CA bundle that client certificates must chain to (NIM_SSL_CA_CERTS_PATH; MTLS). */
+  caPath: string | undefined;
 }
 
 /** The repository (or installed package) root: manifests/ and profiles/ live here. */
@@ -143,6 +173,64 @@ const argsVar: VarSpec<string[]> = {
   },
 };
 
+const tlsModeVar: VarSpec<TlsMode> = {
+  accepts: 'DISABLED, TLS or MTLS',
+  parse: (raw) => {
+    const v = raw.trim().toUpperCase();
+    return v === 'DISABLED' || v === 'TLS' || v === 'MTLS' ? v : undefined;
+  },
+};
+
+const SIZE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1e3,
+  kb: 1e3,
+  kib: 1024,
+  m: 1e6,
+  mb: 1e6,
+  mib: 1024 ** 2,
+  g: 1e9,
+  gb: 1e9,
+  gib: 1024 ** 3,
+};
+
+const sizeVar: VarSpec<number> = {
+  accepts: 'a size in bytes, optionally with a unit (e.g. 67108864, 64MiB, 100MB)',
+  parse: (raw) => {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(raw);
+    const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
+    if (!m || unit === undefined) return undefined;
+    const n = Math.floor(Number(m[1]) * unit);
+    return n > 0 ? n : undefined;
+  },
+};
+
+/** NIM_API_KEY, or the contents of the file NIM_API_KEY_FILE names (a mounted Kubernetes secret). */
+function readApiKey(env: NodeJS.ProcessEnv): string | undefined {
+  const direct = env.NIM_API_KEY;
+  const file = env.NIM_API_KEY_FILE;
+  if (direct && file) {
+    throw new ConfigError('NIM_API_KEY and NIM_API_KEY_FILE are both set', { hint: 'set only one of them' });
+  }
+  if (direct !== undefined && direct !== '') {
+    if (direct.trim() === '') throw new ConfigError('NIM_API_KEY is blank: expected a non-empty key');
+    return direct.trim();
+  }
+  if (file === undefined || file === '') return undefined;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`NIM_API_KEY_FILE=${JSON.stringify(file)} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
+      hint: 'mount the secret at that path or fix the variable',
+    });
+  }
+  const key = text.trim();
+  if (key === '') throw new ConfigError(`NIM_API_KEY_FILE=${JSON.stringify(file)} is empty: expected the API key`);
+  return key;
+}
+
 /** Read one variable; throws a ConfigError that names it, its value and what it accepts. */
 function read<T>(env: NodeJS.ProcessEnv, name: string, spec: VarSpec<T>): T | undefined;
 function read<T>(env: NodeJS.ProcessEnv, name: string, spec: VarSpec<T>, fallback: T): T;
@@ -181,6 +269,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     healthIntervalMs: read(env, 'NIM_HEALTH_CHECK_INTERVAL', secondsVar(0.05), 5_000),
     gpuMetricsIntervalMs: read(env, 'NIM_GPU_METRICS_INTERVAL', secondsVar(0.1), 5_000),
     engineMetricsTimeoutMs: read(env, 'NIM_ENGINE_METRICS_TIMEOUT', secondsVar(0.05), 2_000),
+    apiKey: readApiKey(env),
+    metricsRequireAuth: read(env, 'NIM_METRICS_REQUIRE_AUTH', boolVar, true),
+    tls: {
+      mode: read(env, 'NIM_SSL_MODE', tlsModeVar, 'DISABLED'),
+      keyPath: read(env, 'NIM_SSL_KEY_PATH', stringVar),
+      certPath: read(env, 'NIM_SSL_CERTS_PATH', stringVar),
+      caPath: read(env, 'NIM_SSL_CA_CERTS_PATH', stringVar),
+    },
+    maxRequestBodyBytes: read(env, 'NIM_MAX_REQUEST_BODY', sizeVar, 64 * 1024 * 1024),
+    headersTimeoutMs: read(env, 'NIM_HEADERS_TIMEOUT', secondsVar(0.1), 30_000),
+    requestTimeoutMs: read(env, 'NIM_REQUEST_TIMEOUT', secondsVar(0.1), 300_000),
+    keepAliveTimeoutMs: read(env, 'NIM_KEEP_ALIVE_TIMEOUT', secondsVar(0.1), 5_000),
+    maxConnections: read(env, 'NIM_MAX_CONNECTIONS', intVar(0), 0),
+    maxInflightRequests: read(env, 'NIM_MAX_INFLIGHT_REQUESTS', intVar(0), 10_000),
     cudaVisibleDevices: env.CUDA_VISIBLE_DEVICES,
     nvidiaVisibleDevices: env.NVIDIA_VISIBLE_DEVICES,
   };

@@ -4,6 +4,7 @@
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { Logger } from '../log/logger.js';
+import type { Redact } from '../log/redact.js';
 
 // vLLM prints `INFO 11-24 12:00:00 [api_server.py:1] …`, optionally behind `(APIServer pid=N) `;
 // uvicorn prints `INFO:     …`. Use that level when present, so engine errors stay errors.
@@ -13,10 +14,13 @@ const LEVELS = { DEBUG: 'debug', INFO: 'info', WARNING: 'warn', WARN: 'warn', ER
 export class EngineLog {
   readonly #max: number;
   readonly #lines: string[] = [];
+  readonly #redact: Redact;
   #lastLine: string | undefined;
 
-  constructor(max = 40) {
-    this.#max = max;
+  /** `redact` masks secrets in every line before it is logged or kept. */
+  constructor(opts: { max?: number; redact?: Redact } = {}) {
+    this.#max = opts.max ?? 40;
+    this.#redact = opts.redact ?? ((t) => t);
   }
 
   /** The most recent non-empty line the engine printed. */
@@ -39,7 +43,8 @@ export class EngineLog {
   /** Forward each line of `stream` to `logger` and remember it. Resolves when the stream ends. */
   follow(stream: Readable, name: 'stdout' | 'stderr', logger: Logger): Promise<void> {
     const rl = createInterface({ input: stream, crlfDelay: Infinity });
-    rl.on('line', (line) => {
+    rl.on('line', (raw) => {
+      const line = this.#redact(raw);
       this.push(line);
       const m = LEVEL_RE.exec(line);
       const level = m ? LEVELS[m[1] as keyof typeof LEVELS] : 'info';

@@ -5,6 +5,7 @@ import { EventEmitter } from 'node:events';
 import { constants as osConstants } from 'node:os';
 import { EngineError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
+import type { Redact } from '../log/redact.js';
 import type { EngineCommand } from '../selection/types.js';
 import { EngineLog } from './engine-log.js';
 import { EngineProcess, type EngineExit } from './engine-process.js';
@@ -32,6 +33,8 @@ export interface EngineSupervisorOptions {
   restartBackoffMs?: number;
   /** Bearer token for probes when the engine itself enforces an API key. */
   engineApiKey?: string;
+  /** Masks secrets in engine output before it is logged or quoted. */
+  redact?: Redact;
 }
 
 /** How supervision ended: the exit code the supervisor should use, and why. */
@@ -55,9 +58,9 @@ export function describeExit(exit: EngineExit): string {
 }
 
 export class EngineSupervisor extends EventEmitter<{ spawned: [EngineProcess]; ready: [] }> {
-  readonly #opts: Required<Omit<EngineSupervisorOptions, 'engineApiKey'>> & { engineApiKey?: string };
+  readonly #opts: Required<Omit<EngineSupervisorOptions, 'engineApiKey' | 'redact'>> & { engineApiKey?: string };
   readonly #engineLogger: Logger;
-  readonly log = new EngineLog();
+  readonly log: EngineLog;
   #engine: EngineProcess | undefined;
   #restarts = 0;
   #stopping = false;
@@ -82,6 +85,7 @@ export class EngineSupervisor extends EventEmitter<{ spawned: [EngineProcess]; r
       ...opts,
     };
     this.#engineLogger = opts.logger.child({ source: 'engine' });
+    this.log = new EngineLog(opts.redact ? { redact: opts.redact } : {});
     this.done = new Promise((resolve) => (this.#resolveDone = resolve));
   }
 

@@ -14,6 +14,8 @@ export interface SupervisorMetrics {
   streamTimeToFirstByte: Histogram<'route'>;
   streamDuration: Histogram<'route'>;
   rejectedNotReady: Counter<'route'>;
+  rejectedOverloaded: Counter<'route'>;
+  rejectedTooLarge: Counter<'route'>;
   clientAborts: Counter<'route'>;
   upstreamErrors: Counter<'route' | 'kind'>;
   engineRestarts: Counter;
@@ -64,6 +66,18 @@ export function createSupervisorMetrics(opts: { collectProcessMetrics?: boolean 
     rejectedNotReady: new Counter({
       name: `${p}requests_rejected_not_ready_total`,
       help: 'Inference requests answered 503 because the engine was not ready (loading, unhealthy or stopping).',
+      labelNames: ['route'],
+      registers,
+    }),
+    rejectedOverloaded: new Counter({
+      name: `${p}requests_rejected_overloaded_total`,
+      help: 'Inference requests answered 429 because NIM_MAX_INFLIGHT_REQUESTS were already in flight.',
+      labelNames: ['route'],
+      registers,
+    }),
+    rejectedTooLarge: new Counter({
+      name: `${p}requests_rejected_too_large_total`,
+      help: 'Requests answered 413 because their body exceeded NIM_MAX_REQUEST_BODY.',
       labelNames: ['route'],
       registers,
     }),

@@ -1,18 +1,42 @@
 // The public HTTP application: NIM management endpoints served here, the
 // allow-listed inference routes proxied to the engine, and a JSON 404 for
 // everything else. No body parsing anywhere: proxied bodies stream through.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from '../log/logger.js';
 import type { SupervisorMetrics } from '../metrics/supervisor-metrics.js';
+import { requireApiKey } from './auth.js';
 import { sendError } from './errors.js';
 import { managementRouter, type ManagementDeps } from './management.js';
 import type { EngineProxy } from './proxy.js';
+import { isSafeRequestTarget } from './request-target.js';
 import { PROXIED_ROUTES } from './routes.js';
 
 export interface AppDeps extends ManagementDeps {
   proxy: EngineProxy;
   metrics: SupervisorMetrics;
   logger: Logger;
+  /** When set, every route but the health probes needs `Authorization: Bearer <key>`. */
+  apiKey?: string | undefined;
+  /** With an API key: whether /v1/metrics needs it too. */
+  protectMetrics?: boolean;
+}
+
+/**
+ * Wrap the app with the request-target guard (see request-target.ts): unsafe
+ * targets are refused before routing, and the connection is closed.
+ */
+export function guardRequestTargets(app: Express, metrics: SupervisorMetrics) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    if (isSafeRequestTarget(req.url)) {
+      app(req, res);
+      return;
+    }
+    metrics.requests.inc({ route: 'invalid_target', method: req.method ?? '', status: '400' });
+    sendError(res, 400, 'Invalid request target: use an origin-form path without dot segments, doubled or encoded slashes.', {
+      connection: 'close',
+    });
+  };
 }
 
 /**
@@ -37,8 +61,12 @@ export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  // Match paths exactly as the engine would: `/V1/MODELS` and `/v1/models/` are not `/v1/models`.
+  app.set('case sensitive routing', true);
+  app.set('strict routing', true);
 
   app.use(requestMetrics(metrics));
+  if (deps.apiKey) app.use(requireApiKey({ apiKey: deps.apiKey, protectMetrics: deps.protectMetrics ?? true }));
   app.use(managementRouter(deps));
 
   for (const r of PROXIED_ROUTES) {

@@ -4,6 +4,7 @@
 // engine request; an engine that goes away ends the client's response cleanly.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { Transform } from 'node:stream';
 import { createProxyServer } from 'http-proxy-3';
 import type { Lifecycle } from '../engine/lifecycle.js';
 import type { Logger } from '../log/logger.js';
@@ -39,6 +40,36 @@ export interface EngineProxyOptions {
   inflight: InflightTracker;
   metrics: SupervisorMetrics;
   logger: Logger;
+  /** Largest request body passed on; larger → 413. */
+  maxRequestBodyBytes: number;
+  /** Proxied requests in flight at once; beyond it → 429 (0 = no cap). */
+  maxInflight: number;
+}
+
+// Hop-by-hop headers (RFC 9110 §7.6.1) describe one connection and must not be
+// forwarded; nor may any header the Connection header names.
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'upgrade'];
+
+function connectionListed(value: string | string[] | number | undefined): string[] {
+  if (typeof value !== 'string') return [];
+  return value
+    .split(',')
+    .map((h) => h.trim().toLowerCase())
+    .filter((h) => h !== '' && h !== 'close' && h !== 'keep-alive');
+}
+
+class BodyTooLargeError extends Error {}
+
+/** Counts a chunked request body as it streams through, failing past `max` bytes. */
+function bodyLimiter(max: number): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      seen += chunk.length;
+      if (seen > max) cb(new BodyTooLargeError(`request body larger than ${max} bytes`));
+      else cb(null, chunk);
+    },
+  });
 }
 
 export interface EngineProxy {
@@ -72,9 +103,18 @@ export function createEngineProxy(opts: EngineProxyOptions): EngineProxy {
     // No proxyTimeout: a generation may legitimately stream (or prefill silently) for minutes.
   });
 
+  proxy.on('proxyReq', (proxyReq, req, res) => {
+    (res as ResWithRoute).__proxyReq = proxyReq;
+    for (const h of [...HOP_BY_HOP, ...connectionListed(req.headers.connection)]) proxyReq.removeHeader(h);
+  });
+
   // The engine broke the connection after the response began (it crashed or was
   // stopped): end the client's response in a way the client can tell apart from success.
-  proxy.on('proxyRes', (proxyRes, _req, res) => {
+  proxy.on('proxyRes', (proxyRes, req, res) => {
+    for (const h of connectionListed(proxyRes.headers.connection)) delete proxyRes.headers[h];
+    for (const h of HOP_BY_HOP) delete proxyRes.headers[h];
+    // The engine's connection is not the client's: answer the client's own wish only.
+    proxyRes.headers.connection = /\bclose\b/i.test(req.headers.connection ?? '') ? 'close' : 'keep-alive';
     const tagged = res as ResWithRoute;
     if (String(proxyRes.headers['content-type'] ?? '').startsWith(SSE) && tagged.__start !== undefined) {
       const labels = { route: tagged.__route ?? 'unknown' };
@@ -127,6 +167,33 @@ export function createEngineProxy(opts: EngineProxyOptions): EngineProxy {
           sendError(res, 503, notReadyMessage(lifecycle), { 'retry-after': '5' });
           return;
         }
+        if (opts.maxInflight > 0 && inflight.count >= opts.maxInflight) {
+          metrics.rejectedOverloaded.inc(routeLabels);
+          sendError(res, 429, `Too many requests in flight (NIM_MAX_INFLIGHT_REQUESTS=${opts.maxInflight}); retry shortly.`, {
+            'retry-after': '1',
+          });
+          return;
+        }
+        const declared = req.headers['content-length'];
+        if (declared !== undefined && Number(declared) > opts.maxRequestBodyBytes) {
+          metrics.rejectedTooLarge.inc(routeLabels);
+          // Close the connection rather than read a body we will not use.
+          sendError(res, 413, tooLargeMessage(opts.maxRequestBodyBytes), { connection: 'close' });
+          return;
+        }
+        // A chunked body has no declared length: count it on the way through.
+        let buffer: Transform | undefined;
+        if (declared === undefined && req.headers['transfer-encoding'] !== undefined) {
+          buffer = bodyLimiter(opts.maxRequestBodyBytes);
+          buffer.on('error', (err) => {
+            if (!(err instanceof BodyTooLargeError)) return;
+            metrics.rejectedTooLarge.inc(routeLabels);
+            (res as ResWithRoute).__proxyReq?.destroy();
+            sendError(res, 413, tooLargeMessage(opts.maxRequestBodyBytes), { connection: 'close' });
+            req.destroy();
+          });
+          req.pipe(buffer);
+        }
         (res as ResWithRoute).__route = route;
         (res as ResWithRoute).__start = performance.now();
         inflight.enter();
@@ -136,7 +203,7 @@ export function createEngineProxy(opts: EngineProxyOptions): EngineProxy {
           metrics.inFlight.dec(routeLabels);
           if (!res.writableFinished) metrics.clientAborts.inc(routeLabels);
         });
-        proxy.web(req, res, { target });
+        proxy.web(req, res, buffer ? { target, buffer } : { target });
       };
     },
     close() {
@@ -146,4 +213,8 @@ export function createEngineProxy(opts: EngineProxyOptions): EngineProxy {
   };
 }
 
-type ResWithRoute = ServerResponse & { __route?: string; __start?: number };
+type ResWithRoute = ServerResponse & { __route?: string; __start?: number; __proxyReq?: http.ClientRequest };
+
+function tooLargeMessage(max: number): string {
+  return `Request body too large: the limit is ${max} bytes (NIM_MAX_REQUEST_BODY).`;
+}

@@ -1,0 +1,336 @@
+// vLLM's command line (`vllm serve MODEL [flags]`), parsed the way Python's
+// argparse would: same error text, same exit status (2). Pure: no I/O here.
+// Adding a flag is one line in FLAGS.
+
+export const VLLM_VERSION = '0.11.0';
+export const DEFAULT_MODEL = 'Qwen/Qwen3-0.6B';
+
+const TOP_USAGE = 'usage: vllm [-h] [-v] {chat,complete,serve,bench,collect-env,run-batch} ...';
+const SERVE_USAGE = 'usage: vllm serve [model_tag] [options]';
+const SUBCOMMANDS = ['chat', 'complete', 'serve', 'bench', 'collect-env', 'run-batch'];
+
+type Kind =
+  | 'str'
+  | 'int'
+  | 'float'
+  | 'flag' // store_true
+  | 'bool_opt' // argparse.BooleanOptionalAction: --x / --no-x
+  | 'human_int' // 32k / 1K / 1M like vLLM's human_readable_int
+  | 'json';
+
+export interface FlagSpec {
+  dest: string;
+  names: string[];
+  kind: Kind;
+  /** '+' = one or more values (like --served-model-name A B). */
+  nargs?: '+';
+  choices?: readonly string[];
+  default?: unknown;
+}
+
+const f = (dest: string, names: string[], kind: Kind, extra: Partial<FlagSpec> = {}): FlagSpec => ({
+  dest,
+  names,
+  kind,
+  default: kind === 'flag' ? false : null,
+  ...extra,
+});
+
+export const FLAGS: readonly FlagSpec[] = [
+  f('model', ['--model'], 'str', { default: DEFAULT_MODEL }),
+  f('host', ['--host'], 'str'),
+  f('port', ['--port'], 'int', { default: 8000 }),
+  f('uvicorn_log_level', ['--uvicorn-log-level'], 'str', {
+    default: 'info',
+    choices: ['critical', 'debug', 'error', 'info', 'trace', 'warning'],
+  }),
+  f('disable_uvicorn_access_log', ['--disable-uvicorn-access-log'], 'flag'),
+  f('allow_credentials', ['--allow-credentials'], 'flag'),
+  f('allowed_origins', ['--allowed-origins'], 'json', { default: ['*'] }),
+  f('allowed_methods', ['--allowed-methods'], 'json', { default: ['*'] }),
+  f('allowed_headers', ['--allowed-headers'], 'json', { default: ['*'] }),
+  f('api_key', ['--api-key'], 'str', { nargs: '+' }),
+  f('lora_modules', ['--lora-modules'], 'str', { nargs: '+' }),
+  f('chat_template', ['--chat-template'], 'str'),
+  f('chat_template_content_format', ['--chat-template-content-format'], 'str', {
+    default: 'auto',
+    choices: ['auto', 'openai', 'string'],
+  }),
+  f('trust_request_chat_template', ['--trust-request-chat-template'], 'flag'),
+  f('response_role', ['--response-role'], 'str', { default: 'assistant' }),
+  f('root_path', ['--root-path'], 'str'),
+  f('middleware', ['--middleware'], 'str', { nargs: '+' }),
+  f('enable_request_id_headers', ['--enable-request-id-headers'], 'flag'),
+  f('enable_auto_tool_choice', ['--enable-auto-tool-choice'], 'flag'),
+  f('tool_call_parser', ['--tool-call-parser'], 'str'),
+  f('tool_parser_plugin', ['--tool-parser-plugin'], 'str'),
+  f('disable_fastapi_docs', ['--disable-fastapi-docs'], 'flag'),
+  f('enable_prompt_tokens_details', ['--enable-prompt-tokens-details'], 'flag'),
+  f('enable_server_load_tracking', ['--enable-server-load-tracking'], 'flag'),
+  f('enable_force_include_usage', ['--enable-force-include-usage'], 'flag'),
+  f('enable_tokenizer_info_endpoint', ['--enable-tokenizer-info-endpoint'], 'flag'),
+  f('enable_log_outputs', ['--enable-log-outputs'], 'flag'),
+  f('max_log_len', ['--max-log-len'], 'int'),
+  f('tokenizer', ['--tokenizer'], 'str'),
+  f('tokenizer_mode', ['--tokenizer-mode'], 'str', { default: 'auto' }),
+  f('revision', ['--revision'], 'str'),
+  f('download_dir', ['--download-dir'], 'str'),
+  f('load_format', ['--load-format'], 'str', { default: 'auto' }),
+  f('trust_remote_code', ['--trust-remote-code'], 'flag'),
+  f('dtype', ['--dtype'], 'str', { default: 'auto', choices: ['auto', 'bfloat16', 'float', 'float16', 'float32', 'half'] }),
+  f('seed', ['--seed'], 'int'),
+  f('max_model_len', ['--max-model-len'], 'human_int'),
+  f('quantization', ['-q', '--quantization'], 'str'),
+  f('enforce_eager', ['--enforce-eager'], 'flag'),
+  f('max_logprobs', ['--max-logprobs'], 'int', { default: 20 }),
+  f('generation_config', ['--generation-config'], 'str', { default: 'auto' }),
+  f('served_model_name', ['--served-model-name'], 'str', { nargs: '+' }),
+  f('distributed_executor_backend', ['--distributed-executor-backend'], 'str', {
+    choices: ['external_launcher', 'mp', 'ray', 'uni'],
+  }),
+  f('pipeline_parallel_size', ['-pp', '--pipeline-parallel-size'], 'int', { default: 1 }),
+  f('tensor_parallel_size', ['-tp', '--tensor-parallel-size'], 'int', { default: 1 }),
+  f('data_parallel_size', ['-dp', '--data-parallel-size'], 'int', { default: 1 }),
+  f('block_size', ['--block-size'], 'int'),
+  f('gpu_memory_utilization', ['--gpu-memory-utilization'], 'float', { default: 0.9 }),
+  f('swap_space', ['--swap-space'], 'float', { default: 4 }),
+  f('kv_cache_dtype', ['--kv-cache-dtype'], 'str', {
+    default: 'auto',
+    choices: ['auto', 'bfloat16', 'fp8', 'fp8_e4m3', 'fp8_e5m2', 'fp8_inc'],
+  }),
+  f('enable_prefix_caching', ['--enable-prefix-caching'], 'bool_opt'),
+  f('cpu_offload_gb', ['--cpu-offload-gb'], 'float', { default: 0 }),
+  f('limit_mm_per_prompt', ['--limit-mm-per-prompt'], 'json', { default: {} }),
+  f('enable_lora', ['--enable-lora'], 'bool_opt'),
+  f('max_loras', ['--max-loras'], 'int', { default: 1 }),
+  f('max_lora_rank', ['--max-lora-rank'], 'int', { default: 16 }),
+  f('max_cpu_loras', ['--max-cpu-loras'], 'int'),
+  f('device', ['--device'], 'str', { default: 'auto', choices: ['auto', 'cpu', 'cuda', 'hpu', 'neuron', 'tpu', 'xpu'] }),
+  f('max_num_batched_tokens', ['--max-num-batched-tokens'], 'human_int'),
+  f('max_num_seqs', ['--max-num-seqs'], 'int'),
+  f('enable_chunked_prefill', ['--enable-chunked-prefill'], 'bool_opt'),
+  f('reasoning_parser', ['--reasoning-parser'], 'str'),
+  f('show_hidden_metrics_for_version', ['--show-hidden-metrics-for-version'], 'str'),
+  f('enable_sleep_mode', ['--enable-sleep-mode'], 'flag'),
+  f('headless', ['--headless'], 'flag'),
+  f('api_server_count', ['--api-server-count'], 'int', { default: 1 }),
+  f('disable_log_stats', ['--disable-log-stats'], 'flag'),
+  f('enable_log_requests', ['--enable-log-requests'], 'flag'),
+  f('disable_log_requests', ['--disable-log-requests'], 'flag'),
+];
+
+export type ServeArgs = Record<string, unknown> & {
+  model_tag: string | null;
+  model: string;
+  host: string | null;
+  port: number;
+};
+
+export type ParseResult =
+  | { kind: 'serve'; args: ServeArgs; nonDefault: Record<string, unknown> }
+  | { kind: 'exit'; code: number; stdout: string; stderr: string };
+
+const byName = new Map<string, FlagSpec>();
+for (const spec of FLAGS) {
+  for (const n of spec.names) byName.set(n, spec);
+  if (spec.kind === 'bool_opt') byName.set(`--no-${spec.names[spec.names.length - 1]!.slice(2)}`, spec);
+}
+
+class ArgError extends Error {
+  constructor(
+    readonly prog: string,
+    readonly usage: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** vLLM's human_readable_int: 25.6k = 25600 (decimal), 1K = 1024 (binary). */
+export function parseHumanInt(value: string): number | null {
+  const m = /^(\d+(?:\.\d+)?)([kmgtKMGT]?)$/.exec(value.trim());
+  if (!m) return /^-?\d+$/.test(value.trim()) ? Number(value) : null;
+  const num = Number(m[1]);
+  const suffix = m[2] ?? '';
+  if (suffix === '') return Number.isInteger(num) ? num : null;
+  const power = 'kmgt'.indexOf(suffix.toLowerCase()) + 1;
+  const base = suffix === suffix.toUpperCase() ? 1024 : 1000;
+  // Binary suffixes only take integers in vLLM.
+  if (base === 1024 && !Number.isInteger(num)) return null;
+  return Math.round(num * base ** power);
+}
+
+function pyQuote(s: string): string {
+  return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+function convert(spec: FlagSpec, raw: string): unknown {
+  const bad = (typeName: string): never => {
+    throw new ArgError('vllm serve', SERVE_USAGE, `argument ${spec.names.join('/')}: invalid ${typeName} value: ${pyQuote(raw)}`);
+  };
+  let value: unknown;
+  switch (spec.kind) {
+    case 'int':
+      if (!/^\s*[-+]?\d+\s*$/.test(raw)) bad('int');
+      value = Number.parseInt(raw, 10);
+      break;
+    case 'float': {
+      const n = Number(raw);
+      if (raw.trim() === '' || Number.isNaN(n)) bad('float');
+      value = n;
+      break;
+    }
+    case 'human_int': {
+      const n = parseHumanInt(raw);
+      if (n === null) bad('human_readable_int');
+      value = n;
+      break;
+    }
+    case 'json':
+      try {
+        value = JSON.parse(raw);
+      } catch {
+        bad('loads');
+      }
+      break;
+    default:
+      value = raw;
+  }
+  if (spec.choices && !spec.choices.includes(String(value))) {
+    throw new ArgError(
+      'vllm serve',
+      SERVE_USAGE,
+      `argument ${spec.names.join('/')}: invalid choice: ${pyQuote(raw)} (choose from ${spec.choices.map(pyQuote).join(', ')})`,
+    );
+  }
+  return value;
+}
+
+function looksLikeOption(tok: string): boolean {
+  // argparse treats "-1" as a value when no option looks like a negative number.
+  return tok.startsWith('-') && tok.length > 1 && !/^-\d+(\.\d+)?$/.test(tok);
+}
+
+export function defaults(): ServeArgs {
+  const out: Record<string, unknown> = { model_tag: null };
+  for (const spec of FLAGS) out[spec.dest] = spec.default;
+  return out as ServeArgs;
+}
+
+function parseServe(argv: string[]): { args: ServeArgs; nonDefault: Record<string, unknown> } {
+  const args = defaults();
+  const seen: Record<string, unknown> = {};
+  const unknown: string[] = [];
+  const positionals: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const tok = argv[i]!;
+    if (tok === '--') {
+      const rest = argv.slice(i + 1);
+      if (positionals.length === 0 && rest.length) positionals.push(rest.shift()!);
+      unknown.push(...rest);
+      break;
+    }
+    if (!looksLikeOption(tok)) {
+      // The first positional is model_tag; argparse reports later ones with the unknown flags, in order.
+      if (positionals.length === 0) positionals.push(tok);
+      else unknown.push(tok);
+      continue;
+    }
+    const eq = tok.indexOf('=');
+    let name = eq >= 0 ? tok.slice(0, eq) : tok;
+    const inline = eq >= 0 ? tok.slice(eq + 1) : undefined;
+    // vLLM's FlexibleArgumentParser accepts --max_model_len as --max-model-len.
+    if (name.startsWith('--')) name = '--' + name.slice(2).replace(/_/g, '-');
+    if (name === '-h' || name === '--help') {
+      throw Object.assign(new ArgError('', '', ''), { help: true });
+    }
+    const spec = byName.get(name);
+    if (!spec) {
+      unknown.push(tok);
+      continue;
+    }
+    const label = spec.names.join('/');
+    if (spec.kind === 'flag' || spec.kind === 'bool_opt') {
+      if (inline !== undefined) throw new ArgError('vllm serve', SERVE_USAGE, `argument ${label}: ignored explicit argument ${pyQuote(inline)}`);
+      const v = !(spec.kind === 'bool_opt' && name.startsWith('--no-'));
+      args[spec.dest] = v;
+      seen[spec.dest] = v;
+      continue;
+    }
+    const values: string[] = [];
+    if (inline !== undefined) values.push(inline);
+    else if (spec.nargs === '+') {
+      while (i + 1 < argv.length && !looksLikeOption(argv[i + 1]!) && argv[i + 1] !== '--') values.push(argv[++i]!);
+    } else if (i + 1 < argv.length && !looksLikeOption(argv[i + 1]!)) values.push(argv[++i]!);
+    if (values.length === 0) {
+      throw new ArgError(
+        'vllm serve',
+        SERVE_USAGE,
+        `argument ${label}: expected ${spec.nargs === '+' ? 'at least one argument' : 'one argument'}`,
+      );
+    }
+    const converted = values.map((v) => convert(spec, v));
+    const v = spec.nargs === '+' ? converted : converted[0];
+    args[spec.dest] = v;
+    seen[spec.dest] = v;
+  }
+  if (positionals.length > 0) args.model_tag = positionals[0]!;
+  if (unknown.length > 0) {
+    throw new ArgError('vllm', TOP_USAGE, `unrecognized arguments: ${unknown.join(' ')}`);
+  }
+  // The positional model_tag overrides --model, as in vLLM.
+  if (args.model_tag !== null) args.model = args.model_tag;
+  const nonDefault: Record<string, unknown> = {};
+  if (args.model_tag !== null) nonDefault.model_tag = args.model_tag;
+  for (const spec of FLAGS) {
+    if (spec.dest in seen || (spec.dest === 'model' && args.model_tag !== null)) {
+      const v = args[spec.dest];
+      if (JSON.stringify(v) !== JSON.stringify(spec.default)) nonDefault[spec.dest] = v;
+    }
+  }
+  return { args, nonDefault };
+}
+
+function serveHelp(): string {
+  const lines = [SERVE_USAGE, '', 'Launch a local OpenAI-compatible API server to serve LLM', 'completions via HTTP.', '', 'positional arguments:', '  model_tag             The model tag to serve (optional if specified in config)', '', 'options:', '  -h, --help            show this help message and exit'];
+  for (const spec of FLAGS) {
+    const names = spec.kind === 'bool_opt' ? [...spec.names, `--no-${spec.names[spec.names.length - 1]!.slice(2)}`] : spec.names;
+    const meta = spec.kind === 'flag' || spec.kind === 'bool_opt' ? '' : ` ${spec.dest.toUpperCase()}${spec.nargs === '+' ? ` [${spec.dest.toUpperCase()} ...]` : ''}`;
+    lines.push(`  ${names.join(', ')}${meta}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+export function parseArgv(argv: string[]): ParseResult {
+  const fail = (e: ArgError): ParseResult => ({
+    kind: 'exit',
+    code: 2,
+    stdout: '',
+    stderr: `${e.usage}\n${e.prog}: error: ${e.message}\n`,
+  });
+  const first = argv[0];
+  if (first === undefined || first === '-h' || first === '--help') {
+    return { kind: 'exit', code: 0, stdout: `${TOP_USAGE}\n\nvLLM CLI\n\npositional arguments:\n  {${SUBCOMMANDS.join(',')}}\n`, stderr: '' };
+  }
+  if (first === '-v' || first === '--version') return { kind: 'exit', code: 0, stdout: `${VLLM_VERSION}\n`, stderr: '' };
+  if (first.startsWith('-')) {
+    return fail(new ArgError('vllm', TOP_USAGE, `unrecognized arguments: ${argv.join(' ')}`));
+  }
+  if (!SUBCOMMANDS.includes(first)) {
+    return fail(
+      new ArgError('vllm', TOP_USAGE, `argument subparser: invalid choice: ${pyQuote(first)} (choose from ${SUBCOMMANDS.map(pyQuote).join(', ')})`),
+    );
+  }
+  if (first !== 'serve') {
+    return { kind: 'exit', code: 2, stdout: '', stderr: `vllm ${first}: not available in this simulator (only \`vllm serve\` is)\n` };
+  }
+  try {
+    return { kind: 'serve', ...parseServe(argv.slice(1)) };
+  } catch (e) {
+    if (e instanceof ArgError) {
+      if ((e as ArgError & { help?: boolean }).help) return { kind: 'exit', code: 0, stdout: serveHelp(), stderr: '' };
+      return fail(e);
+    }
+    throw e;
+  }
+}

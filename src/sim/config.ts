@@ -1,0 +1,111 @@
+// Everything the simulated server needs to know, derived once from vLLM's
+// parsed command line and the simulator knobs.
+import type { ServeArgs } from './args.js';
+import type { Knobs } from './knobs.js';
+import { mmLimits, type MmLimits } from './multimodal.js';
+
+export interface LoraCard {
+  name: string;
+  path: string;
+}
+
+export interface SimConfig {
+  version: string;
+  /** The --model value (HF id or path): the models' `root`. */
+  model: string;
+  servedNames: string[];
+  loras: LoraCard[];
+  maxModelLen: number;
+  apiKeys: string[];
+  enableAutoToolChoice: boolean;
+  toolCallParser: string | null;
+  responseRole: string;
+  enableRequestIdHeaders: boolean;
+  enableForceIncludeUsage: boolean;
+  enablePromptTokensDetails: boolean;
+  enableServerLoadTracking: boolean;
+  disableFastapiDocs: boolean;
+  accessLog: boolean;
+  logRequests: boolean;
+  logStats: boolean;
+  mmLimits: MmLimits;
+  rootPath: string;
+  mode: 'random' | 'echo';
+  imageTokens: number;
+  ttftMs: number;
+  tokenMs: number;
+  maxConcurrency: number | null;
+  blockSize: number;
+  kvTokens: number;
+  prefixCaching: boolean;
+  gpuMemoryUtilization: number;
+  tensorParallelSize: number;
+  cacheDtype: string;
+  swapSpaceGiB: number;
+  keepAliveMs: number;
+}
+
+function parseLoras(entries: unknown): LoraCard[] {
+  if (!Array.isArray(entries)) return [];
+  const out: LoraCard[] = [];
+  for (const e of entries) {
+    if (typeof e !== 'string') continue;
+    if (e.trim().startsWith('{')) {
+      try {
+        const j = JSON.parse(e) as { name?: unknown; path?: unknown };
+        if (typeof j.name === 'string' && typeof j.path === 'string') out.push({ name: j.name, path: j.path });
+      } catch {
+        /* ignored, as a malformed module would be rejected by vLLM at load time */
+      }
+      continue;
+    }
+    const eq = e.indexOf('=');
+    if (eq > 0) out.push({ name: e.slice(0, eq), path: e.slice(eq + 1) });
+  }
+  return out;
+}
+
+export function buildConfig(args: ServeArgs, knobs: Knobs, version: string): SimConfig {
+  const served = (args.served_model_name as string[] | null) ?? [args.model];
+  const gmu = args.gpu_memory_utilization as number;
+  const tp = (args.tensor_parallel_size as number) * (args.pipeline_parallel_size as number);
+  const maxModelLen = (args.max_model_len as number | null) ?? knobs.VLLM_SIM_MAX_MODEL_LEN ?? 4096;
+  const apiKeys = (args.api_key as string[] | null) ?? (knobs.VLLM_API_KEY ? [knobs.VLLM_API_KEY] : []);
+  // --max-num-seqs bounds the batch; the knob overrides it; neither means no bound.
+  const maxConcurrency = knobs.VLLM_SIM_MAX_CONCURRENCY ?? (args.max_num_seqs as number | null) ?? null;
+  return {
+    version,
+    model: args.model,
+    servedNames: served,
+    loras: args.enable_lora ? parseLoras(args.lora_modules) : [],
+    maxModelLen,
+    apiKeys,
+    enableAutoToolChoice: Boolean(args.enable_auto_tool_choice),
+    toolCallParser: (args.tool_call_parser as string | null) ?? null,
+    responseRole: args.response_role as string,
+    enableRequestIdHeaders: Boolean(args.enable_request_id_headers),
+    enableForceIncludeUsage: Boolean(args.enable_force_include_usage),
+    enablePromptTokensDetails: Boolean(args.enable_prompt_tokens_details),
+    enableServerLoadTracking: Boolean(args.enable_server_load_tracking),
+    disableFastapiDocs: Boolean(args.disable_fastapi_docs),
+    accessLog: !args.disable_uvicorn_access_log && ['debug', 'info', 'trace'].includes(args.uvicorn_log_level as string),
+    logRequests: Boolean(args.enable_log_requests),
+    logStats: !args.disable_log_stats,
+    mmLimits: mmLimits(args.limit_mm_per_prompt),
+    rootPath: (args.root_path as string | null) ?? '',
+    mode: knobs.VLLM_SIM_MODE as 'random' | 'echo',
+    imageTokens: knobs.VLLM_SIM_IMAGE_TOKENS as number,
+    ttftMs: knobs.VLLM_SIM_TTFT_MS as number,
+    tokenMs: knobs.VLLM_SIM_TOKEN_MS as number,
+    maxConcurrency,
+    blockSize: (args.block_size as number | null) ?? 16,
+    // A pretend 80 GiB card: KV room grows with memory share and parallelism.
+    kvTokens: Math.max(maxModelLen, Math.round(560_000 * gmu * Math.max(1, tp))),
+    prefixCaching: args.enable_prefix_caching !== false,
+    gpuMemoryUtilization: gmu,
+    tensorParallelSize: tp,
+    cacheDtype: args.kv_cache_dtype as string,
+    swapSpaceGiB: args.swap_space as number,
+    keepAliveMs: Math.round((knobs.VLLM_HTTP_TIMEOUT_KEEP_ALIVE as number) * 1000),
+  };
+}

@@ -1,0 +1,99 @@
+// Pieces shared by the chat and completions handlers: model lookup, sampling
+// parameters, request logging and the seed for deterministic output.
+import { badRequest, modelNotFound } from '../errors.js';
+import { hash32 } from '../generator.js';
+import type { Ctx, SimState } from '../http.js';
+import { pyRepr } from '../pyrepr.js';
+import { Checker, type Json } from '../validate.js';
+
+/** The served name a request addresses; a missing model means the first served name. */
+export function resolveModel(state: SimState, body: Json): string {
+  const m = body.model;
+  if (m === undefined || m === null || m === '') return state.config.servedNames[0]!;
+  if (typeof m !== 'string') return state.config.servedNames[0]!;
+  if (state.config.servedNames.includes(m) || state.config.loras.some((l) => l.name === m)) return m;
+  throw modelNotFound(m);
+}
+
+export interface Sampling {
+  n: number;
+  requestedMaxTokens: number | null;
+  minTokens: number;
+  ignoreEos: boolean;
+  stop: string[];
+  includeStopStr: boolean;
+  seed: number | null;
+  temperature: number | null;
+}
+
+/** Type checks shared by both APIs (FastAPI-style 400 on failure). */
+export function checkCommon(c: Checker): void {
+  c.str('model');
+  c.bool('stream');
+  c.bool('echo');
+  c.bool('ignore_eos');
+  c.bool('include_stop_str_in_output');
+  c.int('max_tokens');
+  c.int('max_completion_tokens');
+  c.int('min_tokens');
+  c.int('n');
+  c.int('seed');
+  c.num('temperature');
+  c.num('top_p');
+  c.obj('stream_options');
+  const stop = c.body.stop;
+  if (stop !== undefined && stop !== null && typeof stop !== 'string' && !(Array.isArray(stop) && stop.every((s) => typeof s === 'string'))) {
+    c.custom('string_type', ['stop', 'str'], 'Input should be a valid string', stop);
+  }
+  if (c.body.stream_options !== undefined && c.body.stream_options !== null && c.body.stream !== true) {
+    c.valueError('Stream options can only be defined when `stream=True`.');
+  }
+}
+
+export function readSampling(body: Json): Sampling {
+  const num = (v: unknown): number | null => (typeof v === 'number' ? v : null);
+  const requested = num(body.max_completion_tokens) ?? num(body.max_tokens);
+  const n = num(body.n) ?? 1;
+  if (n < 1) throw badRequest(`n must be at least 1, got ${n}.`);
+  if (requested !== null && requested < 1) throw badRequest(`max_tokens must be at least 1, got ${requested}.`);
+  const stop = typeof body.stop === 'string' ? [body.stop] : Array.isArray(body.stop) ? (body.stop as string[]) : [];
+  return {
+    n,
+    requestedMaxTokens: requested,
+    minTokens: num(body.min_tokens) ?? 0,
+    ignoreEos: body.ignore_eos === true,
+    stop,
+    includeStopStr: body.include_stop_str_in_output === true,
+    seed: num(body.seed),
+    temperature: num(body.temperature),
+  };
+}
+
+/** Seed for choice `index`: same seed + prompt gives the same text; greedy (temperature 0) ignores the index. */
+export function seedFor(s: Sampling, prompt: string, index: number): number {
+  const idx = s.temperature === 0 ? 0 : index;
+  return hash32(s.seed === null ? '' : String(s.seed), prompt, String(idx));
+}
+
+function pyFloat(v: number): string {
+  return Number.isInteger(v) ? `${v}.0` : String(v);
+}
+
+/** --enable-log-requests: vLLM's "Received request ..." line. */
+export function logReceived(ctx: Ctx, id: string, prompt: string, s: Sampling, maxTokens: number): void {
+  const { config, logger } = ctx.state;
+  if (!config.logRequests) return;
+  const params =
+    `SamplingParams(n=${s.n}, presence_penalty=0.0, frequency_penalty=0.0, repetition_penalty=1.0, ` +
+    `temperature=${pyFloat(s.temperature ?? 1)}, top_p=1.0, top_k=0, min_p=0.0, seed=${s.seed ?? 'None'}, ` +
+    `stop=${pyRepr(s.stop)}, stop_token_ids=[], bad_words=[], include_stop_str_in_output=${s.includeStopStr ? 'True' : 'False'}, ` +
+    `ignore_eos=${s.ignoreEos ? 'True' : 'False'}, max_tokens=${maxTokens}, min_tokens=${s.minTokens}, logprobs=None, ` +
+    `prompt_logprobs=None, skip_special_tokens=True, spaces_between_special_tokens=True, truncate_prompt_tokens=None, ` +
+    `structured_outputs=None, extra_args=None)`;
+  logger.log(
+    'INFO',
+    'logger.py:40',
+    `Received request ${id}: prompt: ${pyRepr(prompt)}, params: ${params}, prompt_token_ids: None, prompt_embeds shape: None, lora_request: None.`,
+  );
+  logger.log('INFO', 'async_llm.py:321', `Added request ${id}.`);
+}

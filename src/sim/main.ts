@@ -1,0 +1,266 @@
+#!/usr/bin/env node
+// CLI edge of the vLLM simulator: `vllm serve MODEL [flags]`. Parses argv and
+// the knobs, prints vLLM's start-up story while "loading" (the port stays
+// closed meanwhile, as with vLLM), then serves, and handles signals, crashes
+// and failures the way the knobs ask. All process-wide state lives here.
+import { createServer as createNetServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { VLLM_VERSION, parseArgv, type ServeArgs } from './args.js';
+import { buildConfig, type SimConfig } from './config.js';
+import { KnobError, readKnobs, type Knobs } from './knobs.js';
+import { createLogger, type SimLogger, type Sink } from './log.js';
+import { pyRepr } from './pyrepr.js';
+import { createSimServer, type SimServer } from './server.js';
+
+/** stdout/stderr batched per event-loop turn: one write for many access-log lines. */
+function batchedSink(): Sink & { flush(): void } {
+  let out = '';
+  let err = '';
+  let queued = false;
+  const flush = () => {
+    queued = false;
+    if (out) {
+      process.stdout.write(out);
+      out = '';
+    }
+    if (err) {
+      process.stderr.write(err);
+      err = '';
+    }
+  };
+  const queue = () => {
+    if (!queued) {
+      queued = true;
+      setImmediate(flush);
+    }
+  };
+  return {
+    stdout(t) {
+      out += t;
+      queue();
+    },
+    stderr(t) {
+      err += t;
+      queue();
+    },
+    flush,
+  };
+}
+
+function maskedArgs(nonDefault: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...nonDefault };
+  if (Array.isArray(out.api_key)) out.api_key = out.api_key.map(() => '***');
+  return out;
+}
+
+function portFree(host: string, port: number): Promise<Error | null> {
+  return new Promise((resolve) => {
+    const s = createNetServer();
+    s.once('error', (e) => resolve(e));
+    s.listen({ host, port, exclusive: true }, () => s.close(() => resolve(null)));
+  });
+}
+
+function gib(n: number): string {
+  return n.toFixed(4).replace(/0+$/, '').replace(/\.$/, '');
+}
+
+/** The engine-core start-up lines, spread over the start-up delay. */
+async function loadEngine(config: SimConfig, args: ServeArgs, knobs: Knobs, log: SimLogger, core: SimLogger): Promise<void> {
+  const total = knobs.VLLM_SIM_STARTUP_MS as number;
+  const slice = total / 4;
+  log.log('INFO', 'model.py:547', 'Resolved architecture: LlamaForCausalLM');
+  log.log('INFO', 'model.py:1510', `Using max model len ${config.maxModelLen}`);
+  log.log('INFO', 'scheduler.py:205', 'Chunked prefill is enabled with max_num_batched_tokens=2048.');
+  core.log('INFO', 'core.py:644', 'Waiting for init message from front-end.');
+  core.log(
+    'INFO',
+    'core.py:77',
+    `Initializing a V1 LLM engine (v${config.version}) with config: model=${pyRepr(config.model)}, speculative_config=None, ` +
+      `tokenizer=${pyRepr(config.model)}, skip_tokenizer_init=False, tokenizer_mode=auto, revision=None, ` +
+      `trust_remote_code=${args.trust_remote_code ? 'True' : 'False'}, dtype=torch.bfloat16, max_seq_len=${config.maxModelLen}, ` +
+      `download_dir=None, load_format=auto, tensor_parallel_size=${args.tensor_parallel_size}, ` +
+      `pipeline_parallel_size=${args.pipeline_parallel_size}, data_parallel_size=${args.data_parallel_size}, ` +
+      `disable_custom_all_reduce=False, quantization=${args.quantization ?? 'None'}, enforce_eager=${args.enforce_eager ? 'True' : 'False'}, ` +
+      `kv_cache_dtype=${config.cacheDtype}, device_config=cuda, seed=${args.seed ?? 0}, served_model_name=${config.servedNames[0]}, ` +
+      `enable_prefix_caching=${config.prefixCaching ? 'True' : 'False'}, chunked_prefill_enabled=True`,
+  );
+  core.log('INFO', 'parallel_state.py:1208', 'rank 0 in world size 1 is assigned as DP rank 0, PP rank 0, TP rank 0, EP rank 0');
+  core.log('INFO', 'gpu_model_runner.py:2602', `Starting to load model ${config.model}...`);
+  core.log('INFO', 'cuda.py:366', 'Using Flash Attention backend on V1 engine.');
+  await sleep(slice);
+  if (knobs.VLLM_SIM_FAIL_AT_STARTUP !== null) return;
+  const weights = 2.2 + (config.model.length % 7) * 1.7;
+  core.log('INFO', 'default_loader.py:267', `Loading weights took ${((total * 0.3) / 1000).toFixed(2)} seconds`);
+  core.log('INFO', 'gpu_model_runner.py:2653', `Model loading took ${gib(weights)} GiB and ${((total * 0.35) / 1000).toFixed(6)} seconds`);
+  if (knobs.VLLM_SIM_NEVER_LISTEN) return;
+  await sleep(slice);
+  const kvGiB = (config.kvTokens * 128 * 1024) / 1024 ** 3 / 8;
+  core.log('INFO', 'gpu_worker.py:298', `Available KV cache memory: ${kvGiB.toFixed(2)} GiB`);
+  core.log('INFO', 'kv_cache_utils.py:1087', `GPU KV cache size: ${config.kvTokens.toLocaleString('en-US')} tokens`);
+  core.log(
+    'INFO',
+    'kv_cache_utils.py:1091',
+    `Maximum concurrency for ${config.maxModelLen.toLocaleString('en-US')} tokens per request: ${(config.kvTokens / config.maxModelLen).toFixed(2)}x`,
+  );
+  await sleep(slice);
+  if (!args.enforce_eager) core.log('INFO', 'gpu_model_runner.py:3480', `Graph capturing finished in ${Math.max(1, Math.round(total / 4000))} secs, took 0.49 GiB`);
+  core.log('INFO', 'core.py:210', `init engine (profile, create kv cache, warmup model) took ${((total * 0.6) / 1000).toFixed(2)} seconds`);
+  await sleep(slice);
+  log.log('INFO', 'loggers.py:147', `Engine 000: vllm cache_config_info with initialization after num_gpu_blocks is: ${Math.floor(config.kvTokens / config.blockSize)}`);
+  log.log('INFO', 'api_server.py:1634', "Supported_tasks: ['generate']");
+}
+
+function startupFailure(log: SimLogger, core: SimLogger): void {
+  core.log('ERROR', 'core.py:708', 'EngineCore failed to start.');
+  core.raw(
+    [
+      'Traceback (most recent call last):',
+      '  File "/usr/local/lib/python3.12/dist-packages/vllm/v1/engine/core.py", line 699, in run_engine_core',
+      '    engine_core = EngineCoreProc(*args, **kwargs)',
+      '                  ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^',
+      '  File "/usr/local/lib/python3.12/dist-packages/vllm/v1/engine/core.py", line 498, in __init__',
+      '    super().__init__(vllm_config, executor_class, log_stats,',
+      '  File "/usr/local/lib/python3.12/dist-packages/vllm/v1/engine/core.py", line 92, in __init__',
+      '    self._initialize_kv_caches(vllm_config)',
+      '  File "/usr/local/lib/python3.12/dist-packages/vllm/v1/worker/gpu_model_runner.py", line 2653, in load_model',
+      '    self.model = model_loader.load_model(',
+      'torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 1.96 GiB. GPU 0 has a total capacity of 79.19 GiB of which 1.02 GiB is free. Including non-PyTorch memory, this process has 78.16 GiB memory in use. Of the allocated memory 77.12 GiB is allocated by PyTorch, and 402.61 MiB is reserved by PyTorch but unallocated.',
+    ].join('\n'),
+    'stderr',
+  );
+  log.raw(
+    [
+      'Traceback (most recent call last):',
+      '  File "/usr/local/bin/vllm", line 10, in <module>',
+      '    sys.exit(main())',
+      '  File "/usr/local/lib/python3.12/dist-packages/vllm/v1/engine/utils.py", line 881, in wait_for_engine_startup',
+      '    raise RuntimeError("Engine core initialization failed. "',
+      'RuntimeError: Engine core initialization failed. See root cause above. Failed core proc(s): {}',
+    ].join('\n'),
+    'stderr',
+  );
+}
+
+async function main(): Promise<void> {
+  const parsed = parseArgv(process.argv.slice(2));
+  if (parsed.kind === 'exit') {
+    if (parsed.stdout) process.stdout.write(parsed.stdout);
+    if (parsed.stderr) process.stderr.write(parsed.stderr);
+    process.exitCode = parsed.code;
+    return;
+  }
+  let knobs: Knobs;
+  try {
+    knobs = readKnobs(process.env);
+  } catch (e) {
+    if (e instanceof KnobError) {
+      process.stderr.write(`vllm-sim: ${e.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    throw e;
+  }
+  // A supervisor that stops reading our pipes must not crash us with EPIPE.
+  process.stdout.on('error', () => {});
+  process.stderr.on('error', () => {});
+  const sink = batchedSink();
+  const log = createLogger(sink, { pid: process.pid });
+  const core = createLogger(sink, { pid: process.pid + 1, processName: 'EngineCore_DP0' });
+  const { args, nonDefault } = parsed;
+  const config = buildConfig(args, knobs, VLLM_VERSION);
+  const host = args.host ?? '0.0.0.0';
+  const port = args.port;
+  const exit = (code: number): never => {
+    sink.flush();
+    process.exit(code);
+  };
+
+  log.log('INFO', 'api_server.py:1839', `vLLM API server version ${config.version}`);
+  log.log('INFO', 'utils.py:233', `non-default args: ${pyRepr(maskedArgs(nonDefault))}`);
+  if (args.enable_auto_tool_choice && !args.tool_call_parser) {
+    log.raw('TypeError: Error: --enable-auto-tool-choice requires --tool-call-parser', 'stderr');
+    exit(1);
+  }
+
+  // vLLM binds its socket before loading, so a busy port fails at once.
+  const busy = await portFree(host, port);
+  if (busy) {
+    log.raw(`OSError: [Errno 98] Address already in use (${host}:${port}): ${busy.message}`, 'stderr');
+    exit(1);
+  }
+
+  let phase: 'loading' | 'serving' | 'stopping' = 'loading';
+  let sim: SimServer | null = null;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (sig === 'SIGTERM' && knobs.VLLM_SIM_HANG_ON_SIGTERM) return; // pretend to be stuck (e.g. in NCCL)
+    if (phase === 'stopping') return;
+    const wasServing = phase === 'serving';
+    phase = 'stopping';
+    if (wasServing && sim) {
+      // As in vLLM 0.11, in-flight requests are cut rather than drained.
+      log.log('INFO', 'launcher.py:101', 'Shutting down FastAPI HTTP server.');
+      void sim.close();
+      log.raw('INFO:     Shutting down', 'stderr');
+      log.raw('INFO:     Waiting for application shutdown.', 'stderr');
+      log.raw('INFO:     Application shutdown complete.', 'stderr');
+    }
+    exit(0);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGHUP', onSignal);
+
+  await loadEngine(config, args, knobs, log, core);
+  if (knobs.VLLM_SIM_FAIL_AT_STARTUP !== null) {
+    startupFailure(log, core);
+    exit(knobs.VLLM_SIM_FAIL_AT_STARTUP as number);
+  }
+  if (knobs.VLLM_SIM_NEVER_LISTEN) {
+    // Stuck loading forever; only a signal ends it.
+    setInterval(() => {}, 1 << 30);
+    return;
+  }
+  if (phase !== 'loading') return;
+
+  sim = createSimServer({
+    config,
+    logger: log,
+    healthFail: knobs.VLLM_SIM_HEALTH === 'fail',
+    healthFile: knobs.VLLM_SIM_HEALTH_FILE as string | null,
+  });
+  const shownHost = host.includes(':') ? `[${host}]` : host;
+  log.log('INFO', 'api_server.py:1880', `Starting vLLM API server 0 on http://${shownHost}:${port}`);
+  log.log('INFO', 'launcher.py:34', 'Available routes are:');
+  for (const r of sim.routes) log.log('INFO', 'launcher.py:42', `Route: ${r.path}, Methods: ${r.methods.join(', ')}`);
+  try {
+    await sim.listen(host, port);
+  } catch (e) {
+    log.raw(`OSError: [Errno 98] ${(e as Error).message}`, 'stderr');
+    exit(1);
+  }
+  log.raw(`INFO:     Started server process [${process.pid}]`, 'stderr');
+  log.raw('INFO:     Waiting for application startup.', 'stderr');
+  log.raw('INFO:     Application startup complete.', 'stderr');
+  phase = 'serving';
+
+  if (knobs.VLLM_SIM_CRASH_AFTER_MS !== null) {
+    setTimeout(() => {
+      log.log('ERROR', 'core_client.py:564', 'Engine core proc EngineCore_DP0 died unexpectedly, shutting down client.');
+      sim?.markDead();
+      exit(knobs.VLLM_SIM_EXIT_CODE as number);
+    }, knobs.VLLM_SIM_CRASH_AFTER_MS as number);
+  }
+  if (config.logStats) {
+    const interval = knobs.VLLM_LOG_STATS_INTERVAL as number;
+    setInterval(() => {
+      const line = sim?.state.engine.statsLine(interval);
+      if (line) log.log('INFO', 'loggers.py:123', line);
+    }, interval * 1000).unref();
+  }
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(1);
+});
