@@ -14,6 +14,7 @@ import {
   parseNvidiaSmiList,
   type GpuInfo,
 } from '../src/hardware/index.js';
+import { GPU_STATS_FIELDS } from '../src/metrics/gpu-sampler.js';
 import { fixturesDir } from './helpers/process.js';
 
 const cat = loadGpuCatalogue();
@@ -32,11 +33,18 @@ describe('the query', () => {
 
   test('every recorded fixture was recorded for this exact field list', () => {
     const dir = path.join(fixturesDir, 'nvidia-smi');
+    // `<name>.stats.csv` files record the GPU metrics sampler's own query instead.
     const files = readdirSync(dir).filter((f) => f.endsWith('.csv'));
-    assert.ok(files.length >= 10, `only ${files.length} fixtures`);
-    for (const f of files) {
+    const detection = files.filter((f) => !f.endsWith('.stats.csv'));
+    const stats = files.filter((f) => f.endsWith('.stats.csv'));
+    assert.ok(detection.length >= 10, `only ${detection.length} fixtures`);
+    for (const f of detection) {
       const first = readFileSync(path.join(dir, f), 'utf8').split('\n')[0];
       assert.equal(first, `# query: ${NVIDIA_SMI_QUERY_FIELDS.join(',')}`, f);
+    }
+    for (const f of stats) {
+      const first = readFileSync(path.join(dir, f), 'utf8').split('\n')[0];
+      assert.equal(first, `# query: ${GPU_STATS_FIELDS.join(',')}`, f);
     }
   });
 });

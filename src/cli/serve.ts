@@ -160,6 +160,11 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   });
   // Last resort: whatever happens to this process, the engine goes with it.
   process.once('exit', () => supervisor.killNow());
+  process.once('uncaughtException', (err) => {
+    logger.fatal({ err: err.message, stack: err.stack }, 'internal error; stopping the engine and exiting');
+    supervisor.killNow();
+    process.exit(1);
+  });
 
   const engineUrl = (): URL | undefined => (supervisor.engine?.running ? supervisor.baseUrl : undefined);
   const inflight = new InflightTracker();

@@ -103,18 +103,17 @@ export function createEngineProxy(opts: EngineProxyOptions): EngineProxy {
     // No proxyTimeout: a generation may legitimately stream (or prefill silently) for minutes.
   });
 
-  proxy.on('proxyReq', (proxyReq, req, res) => {
+  proxy.on('proxyReq', (proxyReq, _req, res) => {
     (res as ResWithRoute).__proxyReq = proxyReq;
-    for (const h of [...HOP_BY_HOP, ...connectionListed(req.headers.connection)]) proxyReq.removeHeader(h);
   });
 
   // The engine broke the connection after the response began (it crashed or was
   // stopped): end the client's response in a way the client can tell apart from success.
-  proxy.on('proxyRes', (proxyRes, req, res) => {
+  proxy.on('proxyRes', (proxyRes, _req, res) => {
     for (const h of connectionListed(proxyRes.headers.connection)) delete proxyRes.headers[h];
     for (const h of HOP_BY_HOP) delete proxyRes.headers[h];
-    // The engine's connection is not the client's: answer the client's own wish only.
-    proxyRes.headers.connection = /\bclose\b/i.test(req.headers.connection ?? '') ? 'close' : 'keep-alive';
+    // The engine's connection is not the client's: answer as the client's connection allows.
+    proxyRes.headers.connection = (res as ServerResponse).shouldKeepAlive ? 'keep-alive' : 'close';
     const tagged = res as ResWithRoute;
     if (String(proxyRes.headers['content-type'] ?? '').startsWith(SSE) && tagged.__start !== undefined) {
       const labels = { route: tagged.__route ?? 'unknown' };
@@ -148,6 +147,7 @@ export function createEngineProxy(opts: EngineProxyOptions): EngineProxy {
     logger.warn({ route, code, msg: err.message }, 'engine request failed');
     if (res && 'writeHead' in res) {
       const r = res as ServerResponse;
+      if (r.writableEnded) return; // already answered (e.g. 413): nothing left to fail
       if (r.headersSent) r.destroy();
       else sendError(r, 502, `The model engine could not be reached (${code}).`);
     }
@@ -177,8 +177,7 @@ export function createEngineProxy(opts: EngineProxyOptions): EngineProxy {
         const declared = req.headers['content-length'];
         if (declared !== undefined && Number(declared) > opts.maxRequestBodyBytes) {
           metrics.rejectedTooLarge.inc(routeLabels);
-          // Close the connection rather than read a body we will not use.
-          sendError(res, 413, tooLargeMessage(opts.maxRequestBodyBytes), { connection: 'close' });
+          refuseBody(req, res, opts.maxRequestBodyBytes);
           return;
         }
         // A chunked body has no declared length: count it on the way through.
@@ -188,9 +187,9 @@ export function createEngineProxy(opts: EngineProxyOptions): EngineProxy {
           buffer.on('error', (err) => {
             if (!(err instanceof BodyTooLargeError)) return;
             metrics.rejectedTooLarge.inc(routeLabels);
+            req.unpipe(buffer);
+            refuseBody(req, res, opts.maxRequestBodyBytes);
             (res as ResWithRoute).__proxyReq?.destroy();
-            sendError(res, 413, tooLargeMessage(opts.maxRequestBodyBytes), { connection: 'close' });
-            req.destroy();
           });
           req.pipe(buffer);
         }
@@ -203,6 +202,10 @@ export function createEngineProxy(opts: EngineProxyOptions): EngineProxy {
           metrics.inFlight.dec(routeLabels);
           if (!res.writableFinished) metrics.clientAborts.inc(routeLabels);
         });
+        // http-proxy copies the client's headers to the engine request: drop the hop-by-hop ones first.
+        const listed = connectionListed(req.headers.connection);
+        for (const h of HOP_BY_HOP) delete req.headers[h];
+        for (const h of listed) delete req.headers[h];
         proxy.web(req, res, buffer ? { target, buffer } : { target });
       };
     },
@@ -215,6 +218,18 @@ export function createEngineProxy(opts: EngineProxyOptions): EngineProxy {
 
 type ResWithRoute = ServerResponse & { __route?: string; __start?: number; __proxyReq?: http.ClientRequest };
 
-function tooLargeMessage(max: number): string {
-  return `Request body too large: the limit is ${max} bytes (NIM_MAX_REQUEST_BODY).`;
+/**
+ * Answer 413 without forwarding the body. The rest of the body is read and
+ * discarded (up to a bound) so the client, still uploading, gets to read the
+ * answer instead of a reset connection; past the bound the connection is cut.
+ */
+function refuseBody(req: IncomingMessage, res: ServerResponse, max: number): void {
+  sendError(res, 413, `Request body too large: the limit is ${max} bytes (NIM_MAX_REQUEST_BODY).`);
+  const bound = Math.max(max, 16 * 1024 * 1024);
+  let discarded = 0;
+  req.on('data', (chunk: Buffer) => {
+    discarded += chunk.length;
+    if (discarded > bound) req.destroy();
+  });
+  req.resume();
 }
