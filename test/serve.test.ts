@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test, before, after } from 'node:test';
 import OpenAI from 'openai';
-import { isAlive, run, sleep } from './helpers/process.js';
+import { isAlive, run, sleep, waitFor } from './helpers/process.js';
 import { DEFAULT_MODEL, readSse, startSupervisor, waitGone, type Supervisor } from './helpers/supervisor.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -284,6 +284,33 @@ describe('engine failures', () => {
     const failed = sup.logs().find((r) => r.to === 'failed');
     assert.ok(failed, 'the lifecycle went to failed');
     assert.match(String(sup.proc.stdout() + sup.proc.stderr()), /engine exited with code 3 while serving/);
+  });
+
+  test('with NIM_ENGINE_MAX_RESTARTS the engine is restarted after a crash, then the supervisor gives up', async () => {
+    const sup = await startSupervisor({
+      VLLM_SIM_CRASH_AFTER_MS: '800',
+      VLLM_SIM_EXIT_CODE: '4',
+      NIM_ENGINE_MAX_RESTARTS: '1',
+      NIM_ENGINE_RESTART_BACKOFF: '0.1',
+    });
+    await sup.waitReady();
+    const first = await sup.engine();
+    // Ready again on a new engine process after the first crash.
+    const second = await waitFor(
+      () => {
+        const spawned = sup.logs().filter((r) => r.msg === 'engine process spawned');
+        return spawned.length >= 2 ? Number(spawned[1]!.pid) : undefined;
+      },
+      { timeoutMs: 10_000, what: 'a restarted engine' },
+    );
+    assert.notEqual(second, first.pid);
+    await sup.waitReady();
+    const metrics = await (await fetch(`${sup.baseUrl}/v1/metrics`)).text();
+    assert.match(metrics, /nim_supervisor_engine_restarts_total 1/);
+    const exit = await sup.proc.exited;
+    assert.equal(exit.code, 4);
+    await waitGone(first.pid);
+    await waitGone(second);
   });
 
   test('a stream in flight when the engine dies ends with an error event, not a hang', async () => {
