@@ -6,24 +6,36 @@ import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig, packageRoot, type Config } from '../config/env.js';
+import { clusterRole } from '../cluster/role.js';
 import { buildEngineCommand, formatCommandLine } from '../engine/argv.js';
 import { findExecutable } from '../engine/executable.js';
 import { Lifecycle } from '../engine/lifecycle.js';
 import { findFreePort } from '../engine/port.js';
-import { EngineSupervisor, type SupervisionOutcome } from '../engine/supervisor.js';
+import type { SupervisionOutcome } from '../engine/supervisor.js';
 import { ConfigError, describeError, SupervisorError } from '../errors.js';
 import { createLogger, type Logger } from '../log/logger.js';
-import { GpuSampler } from '../metrics/gpu-sampler.js';
-import { createMetricsRenderer } from '../metrics/render.js';
-import { createSupervisorMetrics, trackEngineState } from '../metrics/supervisor-metrics.js';
 import { createRedactor, secretValues } from '../log/redact.js';
-import { createApp, guardRequestTargets } from '../server/app.js';
 import { loadTlsOptions } from '../server/tls.js';
 import { InflightTracker } from '../server/inflight.js';
-import { createEngineProxy } from '../server/proxy.js';
 import { planLaunch } from './plan.js';
 
 const ENGINE_HOST = '127.0.0.1';
+
+/**
+ * What serve needs only after selection (the server stack, metrics, the engine
+ * supervisor). Imported while hardware detection waits on nvidia-smi, so module
+ * loading overlaps with it instead of preceding it (start-up to engine spawn).
+ */
+function loadRuntime() {
+  return Promise.all([
+    import('../engine/supervisor.js'),
+    import('../metrics/gpu-sampler.js'),
+    import('../metrics/render.js'),
+    import('../metrics/supervisor-metrics.js'),
+    import('../server/app.js'),
+    import('../server/proxy.js'),
+  ]);
+}
 
 function supervisorVersion(): string {
   return (JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
@@ -96,7 +108,35 @@ function createPublicServer(config: Config, handler: http.RequestListener): http
 async function serve(config: Config, logger: Logger): Promise<number> {
   // Secrets from the environment are masked in everything the engine prints.
   const redact = createRedactor(secretValues(process.env, [config.apiKey]));
-  const plan = await planLaunch(config);
+  // Multi-node (LWS_GROUP_SIZE > 1): a worker only runs its Ray node and the health probes (src/cluster).
+  const role = clusterRole(config.cluster);
+  if (role.kind === 'worker') {
+    const { serveWorker } = await import('../cluster/worker.js');
+    return await serveWorker({ config, logger, role, redact, createServer: createPublicServer, listen });
+  }
+  let runtime: ReturnType<typeof loadRuntime> | undefined;
+  const plan = await planLaunch(config, {
+    // The default detection, with the runtime imports started once nvidia-smi is running.
+    detect: async () => {
+      const { detectHardware } = await import('../hardware/index.js');
+      const inventory = detectHardware({
+        cudaVisibleDevices: config.cudaVisibleDevices,
+        nvidiaVisibleDevices: config.nvidiaVisibleDevices,
+        env: process.env,
+      });
+      runtime = loadRuntime();
+      runtime.catch(() => undefined); // awaited below; no unhandled rejection if planning fails first
+      return await inventory;
+    },
+  });
+  const [
+    { EngineSupervisor },
+    { GpuSampler },
+    { createMetricsRenderer },
+    { createSupervisorMetrics, trackEngineState },
+    { createApp, guardRequestTargets },
+    { createEngineProxy },
+  ] = await (runtime ?? loadRuntime());
   const { manifest, selection, servedModelName } = plan;
   for (const w of plan.warnings) logger.warn(w);
   const profile = selection.profile;
@@ -114,6 +154,11 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     });
   }
   const resolved = { ...command, command: executable };
+  // Multi-node leader: the Ray head, and vLLM only once every worker has joined (src/cluster/leader.ts).
+  const leader =
+    role.kind === 'leader'
+      ? new (await import('../cluster/leader.js')).ClusterLeader({ config, logger, redact, env: command.env })
+      : undefined;
   logger.info({ command: redact(formatCommandLine(command)) }, 'engine command');
 
   const lifecycle = new Lifecycle();
@@ -160,6 +205,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   });
   // Last resort: whatever happens to this process, the engine goes with it.
   process.once('exit', () => supervisor.killNow());
+  if (leader) process.once('exit', () => leader.killNow());
   process.once('uncaughtException', (err) => {
     logger.fatal({ err: err.message, stack: err.stack }, 'internal error; stopping the engine and exiting');
     supervisor.killNow();
@@ -207,7 +253,17 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     `serving on ${scheme}://${config.serverHost}:${config.serverPort}`,
   );
 
-  supervisor.start();
+  if (leader) {
+    leader.start({
+      lifecycle,
+      onFormed: () => {
+        if (!lifecycle.isTerminal) supervisor.start();
+      },
+      onFailed: (err) => void supervisor.abort(err),
+    });
+  } else {
+    supervisor.start();
+  }
 
   // Shutdown on SIGTERM/SIGINT: stop taking work, let in-flight requests finish
   // within the grace period, then stop the engine. A second signal skips the wait.
@@ -237,6 +293,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   // stop() settles `done` too, so this covers both a shutdown and an engine failure.
   const outcome = await supervisor.done;
   await shuttingDown;
+  await leader?.stop(); // the Ray head goes after vLLM
 
   // Let error responses already written reach their clients, then close everything.
   server.close();

@@ -2,6 +2,7 @@
 // one place, into a typed `Config`. Names follow NIM's where NIM has them.
 // Every variable is documented in docs/configuration.md; keep the two in step.
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseShell } from 'shell-quote';
@@ -67,6 +68,26 @@ export interface Config {
   /** CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES as given (undefined = not set). */
   cudaVisibleDevices: string | undefined;
   nvidiaVisibleDevices: string | undefined;
+  /** Multi-node (LeaderWorkerSet + Ray): the group this pod belongs to. See docs/multi-node.md. */
+  cluster: ClusterConfig;
+}
+
+/** A LeaderWorkerSet group: LWS_* are injected by LeaderWorkerSet, NIM_* are ours. */
+export interface ClusterConfig {
+  /** LWS_GROUP_SIZE: nodes (pods) in the group, leader included; 1 = a single node. */
+  groupSize: number;
+  /** LWS_WORKER_INDEX: 0 = the leader, 1 … groupSize-1 = workers. */
+  workerIndex: number;
+  /** LWS_LEADER_ADDRESS: the leader's host name or IP (required for workers). */
+  leaderAddress: string | undefined;
+  /** NIM_GPUS_PER_NODE: GPUs of each worker node, when they differ from what the leader sees. */
+  gpusPerNode: number | undefined;
+  /** NIM_RAY_PORT: the Ray head's (GCS) port on the leader. */
+  rayPort: number;
+  /** NIM_CLUSTER_START_TIMEOUT: time the workers get to join (leader), or the head gets to appear (worker). */
+  startTimeoutMs: number;
+  /** NIM_RAY_COMMAND: the `ray` executable (looked up on PATH unless it contains a slash). */
+  rayCommand: string;
 }
 
 export type TlsMode = 'DISABLED' | 'TLS' | 'MTLS';
@@ -206,6 +227,43 @@ const sizeVar: VarSpec<number> = {
   },
 };
 
+/** A host name or an IP address, without a port (LWS_LEADER_ADDRESS). */
+const hostVar: VarSpec<string> = {
+  accepts: 'a host name or IP address without a port, e.g. my-lws-0.my-lws.default or 10.0.0.5',
+  parse: (raw) => {
+    const v = raw.trim();
+    if (/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*\.?$/.test(v) && v.length <= 253) return v;
+    return isIP(v) !== 0 ? v : undefined; // IPv4 (also matched above) or IPv6
+  },
+};
+
+/** The LeaderWorkerSet group (LWS_*) and our multi-node settings, checked together. */
+function readCluster(env: NodeJS.ProcessEnv): ClusterConfig {
+  const groupSize = read(env, 'LWS_GROUP_SIZE', intVar(1, 1024), 1);
+  const workerIndex = read(env, 'LWS_WORKER_INDEX', intVar(0, 1023), 0);
+  if (workerIndex >= groupSize) {
+    throw new ConfigError(
+      `LWS_WORKER_INDEX=${JSON.stringify(env.LWS_WORKER_INDEX)} is invalid: expected an integer from 0 to ${groupSize - 1} (LWS_GROUP_SIZE=${groupSize}; 0 is the leader)`,
+      { hint: 'LeaderWorkerSet sets LWS_GROUP_SIZE and LWS_WORKER_INDEX itself; do not set them in the pod template' },
+    );
+  }
+  const leaderAddress = read(env, 'LWS_LEADER_ADDRESS', hostVar);
+  if (workerIndex > 0 && leaderAddress === undefined) {
+    throw new ConfigError(`LWS_LEADER_ADDRESS is not set: a worker (LWS_WORKER_INDEX=${workerIndex}) needs the leader's address to join its Ray head`, {
+      hint: 'run the worker under a LeaderWorkerSet (it injects LWS_LEADER_ADDRESS), or set it to the leader\'s host name or IP',
+    });
+  }
+  return {
+    groupSize,
+    workerIndex,
+    leaderAddress,
+    gpusPerNode: read(env, 'NIM_GPUS_PER_NODE', intVar(1, 1024)),
+    rayPort: read(env, 'NIM_RAY_PORT', intVar(1, 65535), 6379),
+    startTimeoutMs: read(env, 'NIM_CLUSTER_START_TIMEOUT', secondsVar(1), 300_000),
+    rayCommand: read(env, 'NIM_RAY_COMMAND', stringVar, 'ray'),
+  };
+}
+
 /** NIM_API_KEY, or the contents of the file NIM_API_KEY_FILE names (a mounted Kubernetes secret). */
 function readApiKey(env: NodeJS.ProcessEnv): string | undefined {
   const direct = env.NIM_API_KEY;
@@ -285,5 +343,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxInflightRequests: read(env, 'NIM_MAX_INFLIGHT_REQUESTS', intVar(0), 10_000),
     cudaVisibleDevices: env.CUDA_VISIBLE_DEVICES,
     nvidiaVisibleDevices: env.NVIDIA_VISIBLE_DEVICES,
+    cluster: readCluster(env),
   };
 }

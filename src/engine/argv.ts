@@ -4,6 +4,7 @@
 //
 //   vllm serve <model> --host H --port P --served-model-name NAME
 //     --tensor-parallel-size N --pipeline-parallel-size N
+//     [--distributed-executor-backend ray]          (multi-node profiles)
 //     [--max-model-len N] [--dtype … | --quantization …]
 //     [--limit-mm-per-prompt {"image":N}] [--enable-lora [--max-lora-rank R]]
 //     <profile engine_args> <NIM_PASSTHROUGH_ARGS>
@@ -16,7 +17,7 @@
 import type { Config } from '../config/env.js';
 import { hasFlag, lastFlagValue, withoutFlag } from '../manifest/flags.js';
 import { precisionFlags } from '../manifest/precision.js';
-import type { Manifest } from '../manifest/types.js';
+import { profileNodes, type Manifest } from '../manifest/types.js';
 import type { EngineCommand, Selection } from '../selection/types.js';
 
 export type ArgvConfig = Pick<
@@ -76,6 +77,8 @@ export function buildEngineCommand(input: EngineCommandInput): EngineCommand {
     '--pipeline-parallel-size',
     String(evaluation.pp),
   ];
+  // Multi-node: vLLM spreads tp × pp over the Ray cluster the leader formed (see docs/multi-node.md).
+  if (profileNodes(profile.tags) > 1) args.push('--distributed-executor-backend', 'ray');
 
   // Context length: NIM_MAX_MODEL_LEN, else the profile's own flag (left in its args), else the manifest's default.
   if (config.maxModelLen !== undefined) {

@@ -49,6 +49,14 @@ export class Lifecycle extends EventEmitter<{ change: [StateChange] }> {
     return this.#state === 'stopping' || this.#state === 'stopped' || this.#state === 'failed';
   }
 
+  /**
+   * Update the reason without changing state (progress while starting, e.g.
+   * "waiting for Ray workers: 1 of 2 joined"). Emits no `change`.
+   */
+  note(reason: string): void {
+    this.#reason = reason;
+  }
+
   /** Move to `to`; returns false (and changes nothing) when the transition is not allowed. */
   transition(to: EngineState, reason: string): boolean {
     const from = this.#state;

@@ -247,6 +247,26 @@ export class EngineSupervisor extends EventEmitter<{ spawned: [EngineProcess]; r
     return outcome;
   }
 
+  /**
+   * Fail from outside the engine (a multi-node group lost a node, or never
+   * formed): turn unready at once, stop the engine if it runs, and settle
+   * `done` with this error. No-op once supervision is over.
+   */
+  async abort(error: EngineError): Promise<void> {
+    if (this.#settled || this.#stopping) return;
+    this.#stopping = true; // the engine exit that follows is ours
+    clearTimeout(this.#pollTimer);
+    clearTimeout(this.#startupTimer);
+    clearTimeout(this.#restartTimer);
+    this.#opts.lifecycle.transition('failed', error.message);
+    const engine = this.#engine;
+    if (engine) {
+      await engine.stop(this.#opts.stopTimeoutMs, this.#opts.logger);
+      await Promise.race([engine.drained, new Promise((r) => setTimeout(r, 500))]);
+    }
+    this.#settle({ exitCode: error.exitCode, error });
+  }
+
   /** Synchronous last resort for `process.on('exit')`. */
   killNow(): void {
     this.#engine?.killNow();

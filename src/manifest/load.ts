@@ -10,7 +10,7 @@ import { ManifestError } from '../errors.js';
 import { deriveProfileName } from './profile-name.js';
 import { computeProfileId } from './profile-id.js';
 import { KNOWN_KEYS, manifestSchema, show, type RawManifest, type RawProfile } from './schema.js';
-import type { Manifest, Profile, ProfileTags } from './types.js';
+import { profileNodes, type Manifest, type Profile, type ProfileTags } from './types.js';
 
 export const SUPPORTED_SCHEMA = /^1(\.\d+){0,2}$/;
 const FORMAT_HINT = 'the manifest format is described in docs/manifests.md';
@@ -144,6 +144,8 @@ function normaliseTags(raw: RawProfile['tags']): ProfileTags {
     minGpuMemoryGiB: raw.min_gpu_memory_gb,
     goal: raw.profile,
     lora: raw.feat_lora ?? false,
+    // Only when the manifest gives it: single-node profiles look as they always did.
+    ...(raw.nodes !== undefined ? { nodes: raw.nodes } : {}),
   };
 }
 
@@ -157,6 +159,8 @@ function displayTags(t: ProfileTags, loraMaxRank: number | undefined): Record<st
     device: t.device,
     feat_lora: String(t.lora),
   };
+  // Only multi-node profiles carry `nodes`, so single-node profiles keep the ids they always had.
+  if (profileNodes(t) > 1) out.nodes = String(profileNodes(t));
   if (t.gpu !== undefined) out.gpu = t.gpu;
   if (t.gpuDevice !== undefined) out.gpu_device = t.gpuDevice;
   if (t.minGpuMemoryGiB !== undefined) out.min_gpu_memory_gb = String(t.minGpuMemoryGiB);
@@ -235,6 +239,17 @@ function parseManifestText(text: string, file: string): Parsed {
         if (rp.tags[key] !== undefined) {
           problems.push({ path: at('tags', key), message: `a device: cpu profile cannot have a ${key} tag` });
         }
+      }
+    }
+    const nodes = profileNodes(tags);
+    if (nodes > 1) {
+      if (tags.device === 'cpu') {
+        problems.push({ path: at('tags', 'nodes'), message: 'a device: cpu profile runs on one node: nodes must be 1' });
+      } else if ((tags.tp * tags.pp) % nodes !== 0) {
+        problems.push({
+          path: at('tags', 'nodes'),
+          message: `tp × pp = ${tags.tp * tags.pp} GPUs do not split evenly over ${nodes} nodes: GPUs per node (tp × pp / nodes) must be a whole number`,
+        });
       }
     }
     if (rp.tags.feat_lora_max_rank !== undefined && !tags.lora) {

@@ -106,6 +106,7 @@ export const tagsSchema = z.strictObject({
   }),
   tp: positiveInt('a positive integer (tensor-parallel size)').optional(),
   pp: positiveInt('a positive integer (pipeline-parallel size)').optional(),
+  nodes: positiveInt('a positive integer (nodes of a multi-node group; tp × pp / nodes GPUs each)').optional(),
   device: oneOf(['gpu', 'cpu'] as const).optional(),
   gpu: nonEmptyString('a GPU family from profiles/gpus.yaml, e.g. "H100"').optional(),
   gpu_device: stringOrNumber('a PCI id "<device>:<vendor>", e.g. "2330:10de"')

@@ -36,6 +36,12 @@ export interface ProfileTags {
   precision: string;
   tp: number;
   pp: number;
+  /**
+   * Nodes the profile spans; absent = 1 (use `profileNodes`). Above 1 it runs on
+   * vLLM's Ray backend across a LeaderWorkerSet group, with tp × pp / nodes GPUs
+   * on each node.
+   */
+  nodes?: number;
   /** 'cpu' profiles run on vLLM's CPU backend and need no GPU. */
   device: 'gpu' | 'cpu';
   /** GPU family from the catalogue (e.g. "H100"); undefined = generic. */
@@ -69,4 +75,9 @@ export interface Manifest {
   schemaVersion: string;
   model: ModelInfo;
   profiles: Profile[];
+}
+
+/** Nodes a profile spans: its `nodes` tag, 1 when absent. */
+export function profileNodes(tags: Pick<ProfileTags, 'nodes'>): number {
+  return tags.nodes ?? 1;
 }

@@ -1,18 +1,25 @@
 // Can a profile run on this machine, and on which GPUs? A pure function of the
 // profile, the detected hardware and the configuration. The rules are
 // documented in docs/selection.md.
-import type { Config } from '../config/env.js';
+import type { ClusterConfig, Config } from '../config/env.js';
 import type { GpuInfo, HardwareInventory } from '../hardware/types.js';
 import { lastFlagValue } from '../manifest/flags.js';
 import { PRECISIONS } from '../manifest/precision.js';
-import type { Manifest, Profile } from '../manifest/types.js';
+import { profileNodes, type Manifest, type Profile } from '../manifest/types.js';
 import type { ProfileEvaluation } from './types.js';
 
 /** vLLM's default --gpu-memory-utilization: the share of each GPU's total memory it claims at start-up. */
 export const DEFAULT_GPU_MEMORY_UTILIZATION = 0.9;
 
 /** The configuration selection reads. */
-export type SelectionConfig = Pick<Config, 'modelProfile' | 'tensorParallelSize' | 'pipelineParallelSize' | 'passthroughArgs'>;
+export type SelectionConfig = Pick<Config, 'modelProfile' | 'tensorParallelSize' | 'pipelineParallelSize' | 'passthroughArgs'> & {
+  /**
+   * The LeaderWorkerSet group this pod leads (absent = a single node). The
+   * leader cannot see the workers' GPUs: it counts LWS_GROUP_SIZE nodes, each
+   * with NIM_GPUS_PER_NODE GPUs, or with as many as it has itself.
+   */
+  cluster?: Pick<ClusterConfig, 'groupSize' | 'gpusPerNode'> | undefined;
+};
 
 export const MIB_PER_GIB = 1024;
 
@@ -91,31 +98,57 @@ function chooseGpus(matching: readonly GpuInfo[], n: number): { chosen?: GpuInfo
 export function evaluateProfile(profile: Profile, inventory: HardwareInventory, config: SelectionConfig): ProfileEvaluation {
   const tp = config.tensorParallelSize ?? profile.tags.tp;
   const pp = config.pipelineParallelSize ?? profile.tags.pp;
-  const base = { profile, tp, pp, reasons: [] as string[], notes: [] as string[], gpus: [] as GpuInfo[], lowFreeMemory: false };
+  const nodes = profileNodes(profile.tags);
+  const group = config.cluster?.groupSize ?? 1;
+  const base = { profile, tp, pp, nodes, reasons: [] as string[], notes: [] as string[], gpus: [] as GpuInfo[], lowFreeMemory: false };
 
   if (profile.tags.device === 'cpu') {
     return {
       ...base,
       compatible: true,
       gpusNeeded: 0,
+      gpusPerNode: 0,
       notes: ["runs on vLLM's CPU backend (needs a CPU build of vLLM); slower than any GPU profile"],
     };
   }
 
   const n = tp * pp;
   const shape = `(tp${tp} × pp${pp})`;
-  const need = `needs ${plural(n, 'GPU')} ${shape}`;
   const all = inventory.gpus;
   const reasons: string[] = [];
-  const fail = (): ProfileEvaluation => ({ ...base, compatible: false, gpusNeeded: n, reasons });
+  // A multi-node profile needs tp × pp / nodes GPUs on this node (the leader's
+  // own inventory) and on each worker (NIM_GPUS_PER_NODE, else as many as here).
+  const perNode = nodes > 1 ? n / nodes : n;
+  const fail = (): ProfileEvaluation => ({ ...base, compatible: false, gpusNeeded: n, gpusPerNode: perNode, reasons });
+  let need = `needs ${plural(n, 'GPU')} ${shape}`;
+  let here = '';
+  if (nodes > 1) {
+    if (!Number.isInteger(perNode)) {
+      reasons.push(`tp${tp} × pp${pp} = ${n} GPUs do not split evenly over ${nodes} nodes`);
+      return fail();
+    }
+    need = `needs ${nodes} nodes × ${plural(perNode, 'GPU')} ${shape}`;
+    here = ' on this node';
+    if (group < nodes) {
+      reasons.push(
+        group === 1
+          ? `${need}, this is a single node (LWS_GROUP_SIZE unset or 1)`
+          : `${need}, the group has ${group} nodes (LWS_GROUP_SIZE=${group})`,
+      );
+    }
+    const workerGpus = config.cluster?.gpusPerNode;
+    if (workerGpus !== undefined && workerGpus < perNode) {
+      reasons.push(`${need}, the workers have ${plural(workerGpus, 'GPU')} each (NIM_GPUS_PER_NODE=${workerGpus})`);
+    }
+  }
 
   if (all.length === 0) {
     const why =
       inventory.nvidiaSmi === 'missing' ? ' (nvidia-smi not found)' : inventory.nvidiaSmi === 'failed' ? ' (nvidia-smi failed)' : '';
-    reasons.push(`${need}, none visible${why}`);
+    reasons.push(`${need}, none visible${here}${why}`);
     return fail();
   }
-  if (all.length < n) reasons.push(`${need}, ${all.length} visible`);
+  if (all.length < perNode) reasons.push(`${need}, ${all.length} visible${here}`);
 
   const t = profile.tags;
   let matching = all;
@@ -162,17 +195,19 @@ export function evaluateProfile(profile: Profile, inventory: HardwareInventory, 
   if (n > 1 && migCount > 0) matching = matching.filter((g) => !g.mig);
 
   if (reasons.length > 0) return fail(); // fewer GPUs than needed, and the filters found nothing else to say
-  const { chosen, largestSet } = chooseGpus(matching, n);
+  const { chosen, largestSet } = chooseGpus(matching, perNode);
   if (!chosen) {
     const migNote = n > 1 && migCount > 0 ? `; MIG instances (${migCount}) count only for tp1 × pp1 profiles` : '';
-    if (matching.length < n) {
+    if (matching.length < perNode) {
       const filtered = matching.length < all.length;
       reasons.push(
-        filtered ? `${need}, ${matching.length} of ${all.length} visible match${migNote}` : `${need}, ${matching.length} visible${migNote}`,
+        filtered
+          ? `${need}, ${matching.length} of ${all.length} visible${here} match${migNote}`
+          : `${need}, ${matching.length} visible${here}${migNote}`,
       );
     } else {
       reasons.push(
-        `${need} of one kind, largest matching set is ${largestSet.length}× ${describeGpuKind(largestSet[0]!)}${migNote}`,
+        `${need} of one kind, largest matching set${here} is ${largestSet.length}× ${describeGpuKind(largestSet[0]!)}${migNote}`,
       );
     }
     return fail();
@@ -180,7 +215,18 @@ export function evaluateProfile(profile: Profile, inventory: HardwareInventory, 
 
   const gpus = [...chosen].sort((a, b) => a.index - b.index);
   const notes: string[] = [];
-  notes.push(`on GPU${gpus.length === 1 ? '' : 's'} [${gpus.map((g) => g.index).join(', ')}]`);
+  notes.push(`on GPU${gpus.length === 1 ? '' : 's'} [${gpus.map((g) => g.index).join(', ')}]${nodes > 1 ? ' of this node (the leader)' : ''}`);
+  if (nodes > 1) {
+    // The group's GPUs: what this node has of the kind used, plus each worker's (assumed alike unless NIM_GPUS_PER_NODE says).
+    const workerGpus = config.cluster?.gpusPerNode ?? largestSet.length;
+    const total = largestSet.length + (group - 1) * workerGpus;
+    notes.push(
+      `multi-node on vLLM's Ray backend: ${nodes} nodes × ${plural(perNode, 'GPU')}; the group has ${group} nodes and ${total} GPUs ` +
+        `(${largestSet.length} here + ${group - 1} worker${group - 1 === 1 ? '' : 's'} × ${workerGpus}${config.cluster?.gpusPerNode !== undefined ? ', NIM_GPUS_PER_NODE' : ''})`,
+    );
+  } else if (group > 1) {
+    notes.push(`runs on this node alone; the group's ${group - 1} other node${group - 1 === 1 ? '' : 's'} only join Ray`);
+  }
   for (const g of gpus) if (g.mig) notes.push(`GPU ${g.index} is a MIG instance (${g.uuid}) with ${gib(g.memoryTotalMiB)}`);
 
   const util = gpuMemoryUtilization(profile, config);
@@ -196,7 +242,7 @@ export function evaluateProfile(profile: Profile, inventory: HardwareInventory, 
       );
     }
   }
-  return { ...base, compatible: true, gpusNeeded: n, gpus, notes, lowFreeMemory: short.length > 0 };
+  return { ...base, compatible: true, gpusNeeded: n, gpusPerNode: perNode, gpus, notes, lowFreeMemory: short.length > 0 };
 }
 
 /** Evaluate every profile of the manifest, in manifest order. */

@@ -26,7 +26,8 @@ function specificity(p: Profile): number {
 /**
  * Best first: non-LoRA before LoRA (no LoRA is requested: there is no setting
  * for it yet); runnable GPU profiles, then GPU profiles short of free memory,
- * then CPU profiles; optimized (gpu_device, then gpu) before generic; lower
+ * then CPU profiles; more nodes first (in a LeaderWorkerSet group, a profile
+ * that uses the group); optimized (gpu_device, then gpu) before generic; lower
  * precision first; latency, then throughput, then untagged; more GPUs (then
  * higher tp) first; finally the id, so the order is total.
  */
@@ -36,6 +37,8 @@ export function compareEvaluations(a: ProfileEvaluation, b: ProfileEvaluation): 
   return (
     Number(pa.tags.lora) - Number(pb.tags.lora) ||
     bucket(a) - bucket(b) ||
+    // Multi-node profiles are only compatible in a group large enough: prefer the one that uses the group.
+    b.nodes - a.nodes ||
     specificity(pb) - specificity(pa) ||
     precisionRank(pa.tags.precision) - precisionRank(pb.tags.precision) ||
     (pa.tags.goal ? GOAL_ORDER[pa.tags.goal] : 2) - (pb.tags.goal ? GOAL_ORDER[pb.tags.goal] : 2) ||

@@ -10,8 +10,12 @@ export interface ProfileEvaluation {
   /** tp and pp after NIM_TENSOR_PARALLEL_SIZE / NIM_PIPELINE_PARALLEL_SIZE overrides. */
   tp: number;
   pp: number;
-  /** GPUs the profile needs (tp × pp; 0 for a CPU profile). */
+  /** GPUs the profile needs (tp × pp; 0 for a CPU profile), over all its nodes. */
   gpusNeeded: number;
+  /** Nodes the profile spans (its `nodes` tag; 1 for single-node profiles). */
+  nodes: number;
+  /** GPUs on each node: tp × pp / nodes (0 for a CPU profile). */
+  gpusPerNode: number;
   /**
    * Compatible, but the GPUs it would use lack the free memory vLLM needs at
    * start-up (NIM's "not runnable due to low free GPU memory"). Ranked below

@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from '../log/logger.js';
 import type { SupervisorMetrics } from '../metrics/supervisor-metrics.js';
-import { requireApiKey } from './auth.js';
+import { bearerMatcher, requireApiKey } from './auth.js';
 import { sendError } from './errors.js';
 import { managementRouter, type ManagementDeps } from './management.js';
 import type { EngineProxy } from './proxy.js';
@@ -27,8 +27,19 @@ export interface AppDeps extends ManagementDeps {
  * targets are refused before routing, and the connection is closed.
  */
 export function guardRequestTargets(app: Express, metrics: SupervisorMetrics) {
+  const fast = fastRoutes.get(app);
   return (req: IncomingMessage, res: ServerResponse): void => {
-    if (isSafeRequestTarget(req.url)) {
+    const url = req.url;
+    if (isSafeRequestTarget(url)) {
+      // Proxied inference routes skip express (see fastRoute); everything else goes through it.
+      if (fast !== undefined) {
+        const q = url!.indexOf('?');
+        const handle = fast.get(`${req.method} ${q < 0 ? url : url!.slice(0, q)}`);
+        if (handle !== undefined) {
+          handle(req, res);
+          return;
+        }
+      }
       app(req, res);
       return;
     }
@@ -56,6 +67,54 @@ function requestMetrics(metrics: SupervisorMetrics) {
   };
 }
 
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** Per app: `METHOD path` → handler for the proxied routes without parameters (built by createApp). */
+const fastRoutes = new WeakMap<Express, Map<string, Handler>>();
+
+/**
+ * One proxied route dispatched without express: the same API-key check,
+ * request metrics (route/method/status labels, duration) and last-resort error
+ * handling as the express stack gives it, with the metric children bound once.
+ */
+function fastRoute(deps: AppDeps, route: string, method: string, handle: Handler, matches: ((auth: string | undefined) => boolean) | undefined): Handler {
+  const { metrics, logger } = deps;
+  const duration = metrics.requestDuration.labels(route, method);
+  const byStatus = new Map<number, ReturnType<typeof metrics.requests.labels>>();
+  const count = (status: number): void => {
+    let c = byStatus.get(status);
+    if (c === undefined) {
+      c = metrics.requests.labels(route, method, String(status));
+      byStatus.set(status, c);
+    }
+    c.inc();
+  };
+  return (req, res) => {
+    const start = performance.now();
+    if (matches !== undefined && !matches(req.headers.authorization)) {
+      // As in express, where the key check runs before routing: counted as `unmatched`.
+      res.once('close', () => {
+        metrics.requests.inc({ route: 'unmatched', method, status: String(res.statusCode) });
+        metrics.requestDuration.observe({ route: 'unmatched', method }, (performance.now() - start) / 1000);
+      });
+      sendError(res, 401, "Invalid or missing API key: send it as 'Authorization: Bearer <key>'.", { 'www-authenticate': 'Bearer' });
+      return;
+    }
+    res.once('close', () => {
+      count(res.statusCode);
+      duration.observe((performance.now() - start) / 1000);
+    });
+    try {
+      handle(req, res);
+    } catch (err) {
+      const q = req.url!.indexOf('?');
+      logger.error({ err: err instanceof Error ? err.message : String(err), path: q < 0 ? req.url : req.url!.slice(0, q) }, 'request failed');
+      if (res.headersSent) res.destroy();
+      else sendError(res, 500, 'Internal server error.');
+    }
+  };
+}
+
 export function createApp(deps: AppDeps): Express {
   const { metrics, proxy, logger } = deps;
   const app = express();
@@ -69,12 +128,20 @@ export function createApp(deps: AppDeps): Express {
   if (deps.apiKey) app.use(requireApiKey({ apiKey: deps.apiKey, protectMetrics: deps.protectMetrics ?? true }));
   app.use(managementRouter(deps));
 
+  const fast = new Map<string, Handler>();
+  const matches = deps.apiKey ? bearerMatcher(deps.apiKey) : undefined;
   for (const r of PROXIED_ROUTES) {
     const handle = proxy.handler(r.path);
     const h = (req: Request, res: Response): void => handle(req, res);
     if (r.method === 'GET') app.get(r.path, h);
     else app.post(r.path, h);
+    // Exact paths (no `:param`) are also dispatched by guardRequestTargets without express;
+    // express routes HEAD to GET handlers, so HEAD goes the same way.
+    if (!r.path.includes(':')) {
+      for (const m of r.method === 'GET' ? ['GET', 'HEAD'] : [r.method]) fast.set(`${m} ${r.path}`, fastRoute(deps, r.path, m, handle, matches));
+    }
   }
+  fastRoutes.set(app, fast);
 
   app.use((req: Request, res: Response) => {
     sendError(res, 404, `Route ${req.method} ${req.path} not found.`);
