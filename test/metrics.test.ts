@@ -256,8 +256,16 @@ describe('a scrape while the engine cannot answer', () => {
   test('still succeeds with the supervisor metrics and says the engine scrape failed', async () => {
     const sup = await startSupervisor({ VLLM_SIM_STARTUP_MS: '4000' });
     await sup.engine();
-    const r = await fetch(`${sup.baseUrl}/v1/metrics`);
-    assert.equal(r.status, 200);
+    // The full app (metrics included) loads while the engine loads; until then the port answers 503.
+    const r = await waitFor(
+      async () => {
+        const res = await fetch(`${sup.baseUrl}/v1/metrics`);
+        if (res.status === 200) return res;
+        await res.arrayBuffer();
+        return undefined;
+      },
+      { timeoutMs: 3000, what: 'metrics to be served' },
+    );
     const fams = parseExposition(await r.text());
     assert.equal(value(fams, 'nim_supervisor_engine_metrics_up', 'nim_supervisor_engine_metrics_up'), 0);
     assert.ok(value(fams, 'nim_supervisor_engine_metrics_scrape_failures_total', 'nim_supervisor_engine_metrics_scrape_failures_total') >= 1);

@@ -15,20 +15,18 @@ import type { SupervisionOutcome } from '../engine/supervisor.js';
 import { ConfigError, describeError, SupervisorError } from '../errors.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { createRedactor, secretValues } from '../log/redact.js';
+import { sendError } from '../server/errors.js';
 import { loadTlsOptions } from '../server/tls.js';
 import { InflightTracker } from '../server/inflight.js';
-import { planLaunch } from './plan.js';
 
 const ENGINE_HOST = '127.0.0.1';
 
 /**
- * What serve needs only after selection (the server stack, metrics, the engine
- * supervisor). Imported while hardware detection waits on nvidia-smi, so module
- * loading overlaps with it instead of preceding it (start-up to engine spawn).
+ * What serve needs only once the engine is spawned (the HTTP app, metrics, the
+ * proxy): imported while the engine loads its model, off the start-up path.
  */
 function loadRuntime() {
   return Promise.all([
-    import('../engine/supervisor.js'),
     import('../metrics/gpu-sampler.js'),
     import('../metrics/render.js'),
     import('../metrics/supervisor-metrics.js'),
@@ -105,6 +103,26 @@ function createPublicServer(config: Config, handler: http.RequestListener): http
   return server;
 }
 
+/**
+ * What the public port answers in the first moments, before the full app is
+ * loaded: liveness, readiness (503 with the state) and 503 for the rest.
+ */
+function bootHandler(lifecycle: Lifecycle): http.RequestListener {
+  return (req, res) => {
+    const q = (req.url ?? '').indexOf('?');
+    const path = q < 0 ? req.url : req.url!.slice(0, q);
+    if (path === '/v1/health/live') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ object: 'health.response', message: 'live', status: 'live' }));
+    } else if (path === '/v1/health/ready') {
+      res.writeHead(503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ object: 'health.response', message: lifecycle.reason, status: lifecycle.state }));
+    } else {
+      sendError(res, 503, 'The server is starting. Retry once /v1/health/ready answers 200.', { 'retry-after': '5' });
+    }
+  };
+}
+
 async function serve(config: Config, logger: Logger): Promise<number> {
   // Secrets from the environment are masked in everything the engine prints.
   const redact = createRedactor(secretValues(process.env, [config.apiKey]));
@@ -114,29 +132,34 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     const { serveWorker } = await import('../cluster/worker.js');
     return await serveWorker({ config, logger, role, redact, createServer: createPublicServer, listen });
   }
-  let runtime: ReturnType<typeof loadRuntime> | undefined;
-  const plan = await planLaunch(config, {
-    // The default detection, with the runtime imports started once nvidia-smi is running.
-    detect: async () => {
-      const { detectHardware } = await import('../hardware/index.js');
-      const inventory = detectHardware({
-        cudaVisibleDevices: config.cudaVisibleDevices,
-        nvidiaVisibleDevices: config.nvidiaVisibleDevices,
-        env: process.env,
-      });
-      runtime = loadRuntime();
-      runtime.catch(() => undefined); // awaited below; no unhandled rejection if planning fails first
-      return await inventory;
-    },
+  // Start-up order keeps "launch → engine spawned" short: nvidia-smi starts first and
+  // runs while the planning modules load; the HTTP app loads while the engine loads.
+  const { detectHardware } = await import('../hardware/detect.js');
+  const detection = detectHardware({
+    cudaVisibleDevices: config.cudaVisibleDevices,
+    nvidiaVisibleDevices: config.nvidiaVisibleDevices,
+    env: process.env,
+    host: 'os',
   });
-  const [
-    { EngineSupervisor },
-    { GpuSampler },
-    { createMetricsRenderer },
-    { createSupervisorMetrics, trackEngineState },
-    { createApp, guardRequestTargets },
-    { createEngineProxy },
-  ] = await (runtime ?? loadRuntime());
+  // While nvidia-smi runs (a child process), load what planning and spawning need.
+  const planning = import('./plan.js');
+  const engineModule = import('../engine/supervisor.js');
+  engineModule.catch(() => undefined); // awaited below; no unhandled rejection if planning fails first
+
+  // The public port opens at once: liveness answers from now on, and a port in use fails fast.
+  const lifecycle = new Lifecycle();
+  lifecycle.on('change', (c) => logger.info({ from: c.from, to: c.to, reason: c.reason }, `engine state ${c.from} -> ${c.to}`));
+  let handler: http.RequestListener = bootHandler(lifecycle);
+  const server = createPublicServer(config, (req, res) => handler(req, res));
+  await listen(server, config);
+  const scheme = config.tls.mode === 'DISABLED' ? 'http' : 'https';
+  logger.info(
+    { host: config.serverHost, port: config.serverPort, tls: config.tls.mode, auth: config.apiKey ? 'api-key' : 'none' },
+    `serving on ${scheme}://${config.serverHost}:${config.serverPort}`,
+  );
+
+  const { planLaunch } = await planning;
+  const plan = await planLaunch(config, { detect: () => detection });
   const { manifest, selection, servedModelName } = plan;
   for (const w of plan.warnings) logger.warn(w);
   const profile = selection.profile;
@@ -161,24 +184,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
       : undefined;
   logger.info({ command: redact(formatCommandLine(command)) }, 'engine command');
 
-  const lifecycle = new Lifecycle();
-  lifecycle.on('change', (c) => logger.info({ from: c.from, to: c.to, reason: c.reason }, `engine state ${c.from} -> ${c.to}`));
-  const metrics = createSupervisorMetrics();
-  trackEngineState(metrics.registry, lifecycle);
-  metrics.profileInfo.set(
-    {
-      profile_id: profile.id,
-      profile_name: profile.name,
-      model: manifest.model.name,
-      served_model_name: servedModelName,
-      precision: profile.tags.precision,
-      tp: String(selection.evaluation.tp),
-      pp: String(selection.evaluation.pp),
-      gpu: profile.tags.gpu ?? (profile.tags.device === 'cpu' ? 'cpu' : 'generic'),
-    },
-    1,
-  );
-
+  const { EngineSupervisor } = await engineModule;
   const supervisor = new EngineSupervisor({
     command: resolved,
     host: ENGINE_HOST,
@@ -195,13 +201,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     restartBackoffMs: config.engineRestartBackoffMs,
   });
   supervisor.on('spawned', () => {
-    if (supervisor.restarts > 0) metrics.engineRestarts.inc();
-    else logger.info({ ms: Math.round(performance.now()) }, 'engine spawned (ms since supervisor launch)');
-  });
-  supervisor.on('ready', () => {
-    if (supervisor.spawnedAt !== undefined && supervisor.readyAt !== undefined) {
-      metrics.engineStartupSeconds.set((supervisor.readyAt - supervisor.spawnedAt) / 1000);
-    }
+    if (supervisor.restarts === 0) logger.info({ ms: Math.round(performance.now()) }, 'engine spawned (ms since supervisor launch)');
   });
   // Last resort: whatever happens to this process, the engine goes with it.
   process.once('exit', () => supervisor.killNow());
@@ -214,6 +214,52 @@ async function serve(config: Config, logger: Logger): Promise<number> {
 
   const engineUrl = (): URL | undefined => (supervisor.engine?.running ? supervisor.baseUrl : undefined);
   const inflight = new InflightTracker();
+
+  if (leader) {
+    leader.start({
+      lifecycle,
+      onFormed: () => {
+        if (!lifecycle.isTerminal) supervisor.start();
+      },
+      onFailed: (err) => void supervisor.abort(err),
+    });
+  } else {
+    supervisor.start();
+  }
+
+  // The full HTTP app, loaded while the engine loads the model.
+  const [
+    { GpuSampler },
+    { createMetricsRenderer },
+    { createSupervisorMetrics, trackEngineState },
+    { createApp, guardRequestTargets },
+    { createEngineProxy },
+  ] = await loadRuntime();
+  const metrics = createSupervisorMetrics();
+  trackEngineState(metrics.registry, lifecycle);
+  metrics.profileInfo.set(
+    {
+      profile_id: profile.id,
+      profile_name: profile.name,
+      model: manifest.model.name,
+      served_model_name: servedModelName,
+      precision: profile.tags.precision,
+      tp: String(selection.evaluation.tp),
+      pp: String(selection.evaluation.pp),
+      gpu: profile.tags.gpu ?? (profile.tags.device === 'cpu' ? 'cpu' : 'generic'),
+    },
+    1,
+  );
+  const recordStartup = (): void => {
+    if (supervisor.spawnedAt !== undefined && supervisor.readyAt !== undefined) {
+      metrics.engineStartupSeconds.set((supervisor.readyAt - supervisor.spawnedAt) / 1000);
+    }
+  };
+  recordStartup(); // in case the engine was ready before the app was loaded
+  supervisor.on('ready', recordStartup);
+  supervisor.on('spawned', () => {
+    if (supervisor.restarts > 0) metrics.engineRestarts.inc();
+  });
   const proxy = createEngineProxy({
     target: () => engineUrl(),
     lifecycle,
@@ -244,26 +290,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     apiKey: config.apiKey,
     protectMetrics: config.metricsRequireAuth,
   });
-  const server = createPublicServer(config, guardRequestTargets(app, metrics));
-  // The public port opens before the engine starts: liveness answers at once.
-  await listen(server, config);
-  const scheme = config.tls.mode === 'DISABLED' ? 'http' : 'https';
-  logger.info(
-    { host: config.serverHost, port: config.serverPort, tls: config.tls.mode, auth: config.apiKey ? 'api-key' : 'none' },
-    `serving on ${scheme}://${config.serverHost}:${config.serverPort}`,
-  );
-
-  if (leader) {
-    leader.start({
-      lifecycle,
-      onFormed: () => {
-        if (!lifecycle.isTerminal) supervisor.start();
-      },
-      onFailed: (err) => void supervisor.abort(err),
-    });
-  } else {
-    supervisor.start();
-  }
+  handler = guardRequestTargets(app, metrics);
 
   // Shutdown on SIGTERM/SIGINT: stop taking work, let in-flight requests finish
   // within the grace period, then stop the engine. A second signal skips the wait.

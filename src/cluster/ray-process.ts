@@ -6,7 +6,7 @@ import { ConfigError } from '../errors.js';
 import { EngineLog } from '../engine/engine-log.js';
 import { EngineProcess } from '../engine/engine-process.js';
 import { findExecutable } from '../engine/executable.js';
-import type { Logger } from '../log/logger.js';
+import { sourceLogger, type Logger } from '../log/logger.js';
 import type { Redact } from '../log/redact.js';
 
 /** The `ray` executable (NIM_RAY_COMMAND), resolved before anything starts; a ConfigError (exit 2) when missing. */
@@ -46,7 +46,7 @@ export function spawnRay(opts: SpawnRayOptions): EngineProcess {
   return EngineProcess.spawn({
     command: { command: opts.ray, args: opts.args, env: opts.env ?? {} },
     baseEnv: opts.baseEnv,
-    logger: opts.logger.child({ source: 'ray' }),
+    logger: sourceLogger(opts.logger, 'ray'),
     log: opts.log,
   });
 }

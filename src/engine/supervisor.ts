@@ -4,7 +4,7 @@
 import { EventEmitter } from 'node:events';
 import { constants as osConstants } from 'node:os';
 import { EngineError } from '../errors.js';
-import type { Logger } from '../log/logger.js';
+import { sourceLogger, type Logger } from '../log/logger.js';
 import type { Redact } from '../log/redact.js';
 import type { EngineCommand } from '../selection/types.js';
 import { EngineLog } from './engine-log.js';
@@ -61,6 +61,7 @@ export class EngineSupervisor extends EventEmitter<{ spawned: [EngineProcess]; r
   readonly #opts: Required<Omit<EngineSupervisorOptions, 'engineApiKey' | 'redact'>> & { engineApiKey?: string };
   readonly #engineLogger: Logger;
   readonly log: EngineLog;
+  readonly #baseUrl: URL;
   #engine: EngineProcess | undefined;
   #restarts = 0;
   #stopping = false;
@@ -84,13 +85,15 @@ export class EngineSupervisor extends EventEmitter<{ spawned: [EngineProcess]; r
       restartBackoffMs: 5000,
       ...opts,
     };
-    this.#engineLogger = opts.logger.child({ source: 'engine' });
+    this.#engineLogger = sourceLogger(opts.logger, 'engine');
+    this.#baseUrl = new URL(`http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${opts.port}`);
     this.log = new EngineLog(opts.redact ? { redact: opts.redact } : {});
     this.done = new Promise((resolve) => (this.#resolveDone = resolve));
   }
 
+  /** The engine's base URL (fixed for the supervisor's life: the port is chosen once). */
   get baseUrl(): URL {
-    return new URL(`http://${this.#opts.host.includes(':') ? `[${this.#opts.host}]` : this.#opts.host}:${this.#opts.port}`);
+    return this.#baseUrl;
   }
 
   get engine(): EngineProcess | undefined {

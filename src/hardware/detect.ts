@@ -1,8 +1,7 @@
 // detectHardware(): the machine's GPUs (nvidia-smi, MIG layout, visible
 // devices) and host facts, gathered concurrently. Problems become warnings
 // for the caller to log; only a broken GPU catalogue file throws.
-import { defaultGpuCatalogue } from './catalogue.js';
-import { getHostInfo, type SystemInformationLike } from './host.js';
+import { getHostInfo, hostInfoFromOs, type SystemInformationLike } from './host.js';
 import {
   applyMigLayout,
   listNvidiaSmi,
@@ -29,19 +28,29 @@ export interface DetectHardwareOptions {
   nvidiaSmiTimeoutMs?: number;
   /** For tests: a stand-in for systeminformation. */
   systemInformation?: SystemInformationLike;
+  /**
+   * 'full' (default): CPU model, memory and OS from systeminformation, for reports.
+   * 'os': node:os alone, which is instant: for serve, where the host is only logged.
+   */
+  host?: 'full' | 'os';
 }
 
 export async function detectHardware(opts: DetectHardwareOptions = {}): Promise<HardwareInventory> {
-  const catalogue = opts.catalogue ?? defaultGpuCatalogue();
   const run = {
     command: opts.nvidiaSmiCommand ?? 'nvidia-smi',
     env: opts.env ?? process.env,
     timeoutMs: opts.nvidiaSmiTimeoutMs ?? NVIDIA_SMI_TIMEOUT_MS,
   };
+  // nvidia-smi starts first; the catalogue (yaml + zod) loads while it runs.
+  const queried = queryNvidiaSmi(run);
+  const listed = listNvidiaSmi(run);
+  const catalogue = opts.catalogue ?? (await import('./catalogue.js')).defaultGpuCatalogue();
   const [query, list, hostResult] = await Promise.all([
-    queryNvidiaSmi(run),
-    listNvidiaSmi(run),
-    getHostInfo(opts.systemInformation ? { si: opts.systemInformation } : {}),
+    queried,
+    listed,
+    opts.host === 'os'
+      ? Promise.resolve({ host: hostInfoFromOs(), warnings: [] as string[] })
+      : getHostInfo(opts.systemInformation ? { si: opts.systemInformation } : {}),
   ]);
 
   const warnings: string[] = [];

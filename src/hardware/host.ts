@@ -3,7 +3,6 @@
 // taken from systeminformation (si.graphics() needs lspci, which containers
 // lack); they come from nvidia-smi.
 import os from 'node:os';
-import si from 'systeminformation';
 import type { HostInfo } from './types.js';
 
 /** The parts of systeminformation we use (injectable for tests). */
@@ -46,7 +45,8 @@ export function hostInfoFromOs(): HostInfo {
  * `warnings` says when that happened.
  */
 export async function getHostInfo(opts: HostInfoOptions = {}): Promise<{ host: HostInfo; warnings: string[] }> {
-  const lib: SystemInformationLike = opts.si ?? si;
+  // Imported on demand: systeminformation is large, and serve does not need it (see detectHardware's `host`).
+  const lib: SystemInformationLike = opts.si ?? ((await import('systeminformation')).default as SystemInformationLike);
   const timeoutMs = opts.timeoutMs ?? 5000;
   const fallback = hostInfoFromOs();
   const warnings: string[] = [];

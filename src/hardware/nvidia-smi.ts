@@ -1,8 +1,8 @@
 // GPU discovery through nvidia-smi: the exact query we run, a pure parser for
 // its CSV output and for `nvidia-smi -L` (which is how MIG instances are
 // found), and a runner that never throws. See docs/hardware.md.
-import { execa } from 'execa';
-import { lookupGpu } from './catalogue.js';
+import { execFile } from 'node:child_process';
+import { lookupGpu } from './gpu-lookup.js';
 import type { GpuCatalogueEntry, GpuInfo, NvidiaSmiStatus } from './types.js';
 
 /** The fields we ask nvidia-smi for, in order. Test fixtures record this exact list. */
@@ -313,47 +313,40 @@ function firstLine(...texts: Array<string | undefined>): string {
   return '';
 }
 
-/** Run nvidia-smi with `args` (no shell). Never throws. */
-export async function runNvidiaSmi(args: readonly string[], opts: NvidiaSmiRunOptions = {}): Promise<NvidiaSmiResult> {
+/**
+ * Run nvidia-smi with `args` (no shell). Never throws. (node:child_process
+ * rather than execa: this runs on the start-up path, before the engine is
+ * spawned, and execa's import alone costs ~70 ms.)
+ */
+export function runNvidiaSmi(args: readonly string[], opts: NvidiaSmiRunOptions = {}): Promise<NvidiaSmiResult> {
   const command = opts.command ?? 'nvidia-smi';
   const timeoutMs = opts.timeoutMs ?? NVIDIA_SMI_TIMEOUT_MS;
-  try {
-    const r = await execa(command, [...args], {
-      env: opts.env ?? process.env,
-      extendEnv: false,
-      reject: false,
-      timeout: timeoutMs,
-      forceKillAfterDelay: 1000,
-      stdin: 'ignore',
-      encoding: 'utf8',
-      stripFinalNewline: false,
-      maxBuffer: 16 * 1024 * 1024,
-    });
-    const stdout = typeof r.stdout === 'string' ? r.stdout : '';
-    const stderr = typeof r.stderr === 'string' ? r.stderr : '';
-    if (!r.failed) return { status: 'ok', stdout, message: '' };
-    if (r.code === 'ENOENT') {
-      return { status: 'missing', stdout: '', message: `${command} not found` };
+  return new Promise((resolve) => {
+    try {
+      execFile(
+        command,
+        [...args],
+        { env: opts.env ?? process.env, timeout: timeoutMs, killSignal: 'SIGKILL', encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 },
+        (err, stdout, stderr) => {
+          if (!err) return resolve({ status: 'ok', stdout, message: '' });
+          const e = err as NodeJS.ErrnoException & { killed?: boolean; signal?: NodeJS.Signals | null; code?: string | number };
+          if (e.code === 'ENOENT') return resolve({ status: 'missing', stdout: '', message: `${command} not found` });
+          if (e.killed && e.signal === 'SIGKILL') {
+            return resolve({ status: 'failed', stdout, message: `${command} timed out after ${timeoutMs} ms` });
+          }
+          if (typeof e.code === 'number') {
+            const detail = firstLine(stderr, stdout);
+            return resolve({ status: 'failed', stdout, message: `${command} exited with code ${e.code}${detail ? `: ${detail}` : ''}` });
+          }
+          if (e.signal) return resolve({ status: 'failed', stdout, message: `${command} was killed by ${e.signal}` });
+          resolve({ status: 'failed', stdout, message: `${command} could not run: ${firstLine(e.message) || 'unknown error'}` });
+        },
+      );
+    } catch (err) {
+      // Synchronous spawn failures (e.g. an invalid argument) are reported like the others.
+      resolve({ status: 'failed', stdout: '', message: `${command} could not run: ${err instanceof Error ? err.message : String(err)}` });
     }
-    if (r.timedOut) {
-      return { status: 'failed', stdout, message: `${command} timed out after ${timeoutMs} ms` };
-    }
-    if (r.exitCode !== undefined) {
-      const detail = firstLine(stderr, stdout);
-      return {
-        status: 'failed',
-        stdout,
-        message: `${command} exited with code ${r.exitCode}${detail ? `: ${detail}` : ''}`,
-      };
-    }
-    if (r.signal) {
-      return { status: 'failed', stdout, message: `${command} was killed by ${r.signal}` };
-    }
-    return { status: 'failed', stdout, message: `${command} could not run: ${firstLine(r.originalMessage, r.shortMessage) || 'unknown error'}` };
-  } catch (err) {
-    // execa reports failures in the result with reject:false; this is a last resort.
-    return { status: 'failed', stdout: '', message: `${command} could not run: ${err instanceof Error ? err.message : String(err)}` };
-  }
+  });
 }
 
 /** Run the inventory query (`NVIDIA_SMI_QUERY_ARGS`). Never throws. */

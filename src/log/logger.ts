@@ -54,17 +54,31 @@ function readableStream(out: NodeJS.WritableStream): DestinationStream {
   });
 }
 
+// Each logger's root, so a logger for another source is a sibling rather than a
+// child: pino writes a child's bindings after its parent's, and a second
+// `source` key would make every JSON line carry two.
+const roots = new WeakMap<Logger, Logger>();
+
 export function createLogger(opts: LoggerOptions): Logger {
   const out = opts.destination ?? process.stdout;
   const dest = opts.jsonl ? (out as DestinationStream) : readableStream(out);
-  return pino(
+  const root = pino(
     {
       level: opts.level,
-      base: { source: 'supervisor' },
+      base: {},
       timestamp: pino.stdTimeFunctions.isoTime,
       // NIM's JSONL format names the level, not a number.
       formatters: opts.jsonl ? { level: (label) => ({ level: label.toUpperCase() === 'WARN' ? 'WARNING' : label.toUpperCase() }) } : {},
     },
     dest,
   );
+  return sourceLogger(root, 'supervisor');
+}
+
+/** A logger whose records carry `source: <source>` (e.g. "engine"), writing where `logger` writes. */
+export function sourceLogger(logger: Logger, source: string): Logger {
+  const root = roots.get(logger) ?? logger;
+  const child = root.child({ source });
+  roots.set(child, root);
+  return child;
 }

@@ -6,6 +6,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Transform } from 'node:stream';
 import { createProxyServer } from 'http-proxy-3';
+import type { Counter, Gauge, Histogram } from 'prom-client';
 import type { Lifecycle } from '../engine/lifecycle.js';
 import type { Logger } from '../log/logger.js';
 import type { SupervisorMetrics } from '../metrics/supervisor-metrics.js';
@@ -104,27 +105,29 @@ export function createEngineProxy(opts: EngineProxyOptions): EngineProxy {
   });
 
   proxy.on('proxyReq', (proxyReq, _req, res) => {
-    (res as ResWithRoute).__proxyReq = proxyReq;
+    const ctx = (res as WithCtx)[CTX];
+    if (ctx) ctx.proxyReq = proxyReq;
   });
 
-  // The engine broke the connection after the response began (it crashed or was
-  // stopped): end the client's response in a way the client can tell apart from success.
   proxy.on('proxyRes', (proxyRes, _req, res) => {
-    for (const h of connectionListed(proxyRes.headers.connection)) delete proxyRes.headers[h];
-    for (const h of HOP_BY_HOP) delete proxyRes.headers[h];
-    // The engine's connection is not the client's: answer as the client's connection allows.
-    proxyRes.headers.connection = (res as ServerResponse).shouldKeepAlive ? 'keep-alive' : 'close';
-    const tagged = res as ResWithRoute;
-    if (String(proxyRes.headers['content-type'] ?? '').startsWith(SSE) && tagged.__start !== undefined) {
-      const labels = { route: tagged.__route ?? 'unknown' };
-      const start = tagged.__start;
-      proxyRes.once('data', () => metrics.streamTimeToFirstByte.observe(labels, (performance.now() - start) / 1000));
-      res.once('close', () => metrics.streamDuration.observe(labels, (performance.now() - start) / 1000));
+    const headers = proxyRes.headers;
+    if (headers.connection !== undefined) {
+      for (const h of connectionListed(headers.connection)) delete headers[h];
     }
-    const onBroken = (): void => {
+    for (const h of HOP_BY_HOP) if (h in headers) delete headers[h];
+    // The engine's connection is not the client's: answer as the client's connection allows.
+    headers.connection = (res as ServerResponse).shouldKeepAlive ? 'keep-alive' : 'close';
+    const ctx = (res as WithCtx)[CTX];
+    if (!ctx) return;
+    ctx.proxyRes = proxyRes;
+    ctx.sse = String(headers['content-type'] ?? '').startsWith(SSE);
+    if (ctx.sse) proxyRes.once('data', () => ctx.route.ttfb.observe((performance.now() - ctx.start) / 1000));
+    // The engine may break the connection after the response began (it crashed or was
+    // stopped): end the client's response in a way the client can tell apart from success.
+    proxyRes.on('error', ignore);
+    proxyRes.once('close', () => {
       if (proxyRes.complete || res.writableEnded || res.destroyed) return;
-      const type = String(proxyRes.headers['content-type'] ?? '');
-      if (type.startsWith(SSE)) {
+      if (ctx.sse) {
         // vLLM's own mid-stream error shape, then the terminator: clients stop cleanly.
         const err = openAIError(502, 'The model engine stopped while streaming this response.');
         res.end(`data: ${JSON.stringify(err)}\n\ndata: [DONE]\n\n`);
@@ -132,17 +135,14 @@ export function createEngineProxy(opts: EngineProxyOptions): EngineProxy {
         // A truncated body must not look complete: drop the connection.
         res.destroy();
       }
-      metrics.upstreamErrors.inc({ route: (res as ResWithRoute).__route ?? 'unknown', kind: 'broken_stream' });
-    };
-    proxyRes.once('aborted', onBroken);
-    proxyRes.once('error', onBroken);
-    proxyRes.once('close', onBroken);
+      ctx.route.brokenStreams.inc();
+    });
   });
 
   // Failures before the engine answered: nothing reached the client yet.
   proxy.on('error', (err, _req, res) => {
     const code = (err as NodeJS.ErrnoException).code ?? 'ERR';
-    const route = (res as ResWithRoute).__route ?? 'unknown';
+    const route = (res as WithCtx)[CTX]?.route.name ?? 'unknown';
     metrics.upstreamErrors.inc({ route, kind: code === 'ECONNREFUSED' ? 'refused' : 'error' });
     logger.warn({ route, code, msg: err.message }, 'engine request failed');
     if (res && 'writeHead' in res) {
@@ -154,11 +154,22 @@ export function createEngineProxy(opts: EngineProxyOptions): EngineProxy {
   });
 
   return {
-    handler(route) {
-      const routeLabels = { route };
+    handler(name) {
+      // Metric children bound once per route: no label hashing per request.
+      const route: RouteMetrics = {
+        name,
+        inFlight: metrics.inFlight.labels(name),
+        clientAborts: metrics.clientAborts.labels(name),
+        rejectedNotReady: metrics.rejectedNotReady.labels(name),
+        rejectedOverloaded: metrics.rejectedOverloaded.labels(name),
+        rejectedTooLarge: metrics.rejectedTooLarge.labels(name),
+        brokenStreams: metrics.upstreamErrors.labels(name, 'broken_stream'),
+        ttfb: metrics.streamTimeToFirstByte.labels(name),
+        streamDuration: metrics.streamDuration.labels(name),
+      };
       return (req, res) => {
         if (!lifecycle.isReady) {
-          metrics.rejectedNotReady.inc(routeLabels);
+          route.rejectedNotReady.inc();
           sendError(res, 503, notReadyMessage(lifecycle), { 'retry-after': lifecycle.isTerminal ? '30' : '5' });
           return;
         }
@@ -168,44 +179,47 @@ export function createEngineProxy(opts: EngineProxyOptions): EngineProxy {
           return;
         }
         if (opts.maxInflight > 0 && inflight.count >= opts.maxInflight) {
-          metrics.rejectedOverloaded.inc(routeLabels);
+          route.rejectedOverloaded.inc();
           sendError(res, 429, `Too many requests in flight (NIM_MAX_INFLIGHT_REQUESTS=${opts.maxInflight}); retry shortly.`, {
             'retry-after': '1',
           });
           return;
         }
-        const declared = req.headers['content-length'];
+        const headers = req.headers;
+        const declared = headers['content-length'];
         if (declared !== undefined && Number(declared) > opts.maxRequestBodyBytes) {
-          metrics.rejectedTooLarge.inc(routeLabels);
+          route.rejectedTooLarge.inc();
           refuseBody(req, res, opts.maxRequestBodyBytes);
           return;
         }
+        const ctx: RequestContext = { route, start: performance.now(), proxyReq: undefined, proxyRes: undefined, sse: false };
+        (res as WithCtx)[CTX] = ctx;
         // A chunked body has no declared length: count it on the way through.
         let buffer: Transform | undefined;
-        if (declared === undefined && req.headers['transfer-encoding'] !== undefined) {
+        if (declared === undefined && headers['transfer-encoding'] !== undefined) {
           buffer = bodyLimiter(opts.maxRequestBodyBytes);
           buffer.on('error', (err) => {
             if (!(err instanceof BodyTooLargeError)) return;
-            metrics.rejectedTooLarge.inc(routeLabels);
+            route.rejectedTooLarge.inc();
             req.unpipe(buffer);
             refuseBody(req, res, opts.maxRequestBodyBytes);
-            (res as ResWithRoute).__proxyReq?.destroy();
+            ctx.proxyReq?.destroy();
           });
           req.pipe(buffer);
         }
-        (res as ResWithRoute).__route = route;
-        (res as ResWithRoute).__start = performance.now();
         inflight.enter();
-        metrics.inFlight.inc(routeLabels);
+        route.inFlight.inc();
         res.once('close', () => {
           inflight.leave();
-          metrics.inFlight.dec(routeLabels);
-          if (!res.writableFinished) metrics.clientAborts.inc(routeLabels);
+          route.inFlight.dec();
+          if (!res.writableFinished) route.clientAborts.inc();
+          if (ctx.sse) route.streamDuration.observe((performance.now() - ctx.start) / 1000);
         });
         // http-proxy copies the client's headers to the engine request: drop the hop-by-hop ones first.
-        const listed = connectionListed(req.headers.connection);
-        for (const h of HOP_BY_HOP) delete req.headers[h];
-        for (const h of listed) delete req.headers[h];
+        if (headers.connection !== undefined) {
+          for (const h of connectionListed(headers.connection)) delete headers[h];
+        }
+        for (const h of HOP_BY_HOP) if (h in headers) delete headers[h];
         proxy.web(req, res, buffer ? { target, buffer } : { target });
       };
     },
@@ -216,7 +230,36 @@ export function createEngineProxy(opts: EngineProxyOptions): EngineProxy {
   };
 }
 
-type ResWithRoute = ServerResponse & { __route?: string; __start?: number; __proxyReq?: http.ClientRequest };
+/** Per-route metric children, bound once. */
+interface RouteMetrics {
+  name: string;
+  inFlight: Gauge.Internal<'route'>;
+  clientAborts: Counter.Internal;
+  rejectedNotReady: Counter.Internal;
+  rejectedOverloaded: Counter.Internal;
+  rejectedTooLarge: Counter.Internal;
+  brokenStreams: Counter.Internal;
+  ttfb: Histogram.Internal<'route'>;
+  streamDuration: Histogram.Internal<'route'>;
+}
+
+/** What one proxied request carries between the proxy's events (one property on the response). */
+interface RequestContext {
+  route: RouteMetrics;
+  start: number;
+  proxyReq: http.ClientRequest | undefined;
+  proxyRes: IncomingMessage | undefined;
+  sse: boolean;
+}
+
+const CTX = Symbol('nim-supervisor.proxy-context');
+type WithCtx = ServerResponse & { [CTX]?: RequestContext };
+
+function ignore(): void {
+  /* errors are handled through 'close' */
+}
+
+
 
 /**
  * Answer 413 without forwarding the body. The rest of the body is read and
