@@ -39,6 +39,9 @@ const SECONDS = Number(opt('seconds', '3'));
 const ROUNDS = Number(opt('rounds', '3'));
 const STREAM_LEVELS = opt('streams', '100,1000,5000').split(',').map(Number);
 const TOKEN_MS = Number(opt('token-ms', '20'));
+/** Token pace for the 5,000-stream level: 5,000 streams × 1/20 ms would be 250,000 chunks/s, far past 2 cores. */
+const TOKEN_MS_5000 = Number(opt('token-ms-5000', '200'));
+const tokenMsFor = (n: number): number => (n >= 5000 ? TOKEN_MS_5000 : TOKEN_MS);
 const STREAM_TOKENS = 256;
 const CPU_PROF = flag('cpu-prof');
 const CONCURRENCIES = opt('concurrency', '1,16,64').split(',').map(Number);
@@ -264,6 +267,8 @@ async function startSupervisor(tokenMs: number, label: string): Promise<Supervis
     VLLM_SIM_STARTUP_MS: '300',
     VLLM_SIM_TTFT_MS: '0',
     VLLM_SIM_TOKEN_MS: String(tokenMs),
+    // The CPU profile's --max-num-seqs would queue requests in the engine; 5,000 streams must all run at once.
+    VLLM_SIM_MAX_CONCURRENCY: '100000',
   };
   delete env.FAKE_NVIDIA_SMI;
   const nodeArgs: string[] = [];
@@ -300,10 +305,10 @@ async function startSupervisor(tokenMs: number, label: string): Promise<Supervis
     enginePid: Number(spawned.eng.pid),
     model: models.data[0]!.id,
     startup: {
-      spawnToEngineSpawnedMs: Number(spawned.ms.time) - t0,
+      spawnToEngineSpawnedMs: Date.parse(String(spawned.ms.time)) - t0,
       engineSpawnedLoggedMs: Number(spawned.ms.ms),
       readyLagMs: readyAt - engineAt,
-      engineServingAfterSpawnMs: engineAt - Number(spawned.eng.time),
+      engineServingAfterSpawnMs: engineAt - Date.parse(String(spawned.eng.time)),
     },
   };
 }
@@ -663,20 +668,30 @@ async function main(): Promise<void> {
 
   // ---------- phase 2: streaming, on a second supervisor + simulator with VLLM_SIM_TOKEN_MS
   if (PHASES.has(2)) {
-    const sup = await startSupervisor(TOKEN_MS, 'stream');
+    let sup = await startSupervisor(tokenMsFor(STREAM_LEVELS[0] ?? 100), 'stream');
+    let supTokenMs = tokenMsFor(STREAM_LEVELS[0] ?? 100);
     startups.push(sup.startup);
-    const ngx = useNginx ? await startNginx(sup.enginePort) : undefined;
+    let ngx = useNginx ? await startNginx(sup.enginePort) : undefined;
     const body = JSON.stringify({ model: sup.model, messages: [{ role: 'user', content: 'Stream please.' }], max_tokens: STREAM_TOKENS, ignore_eos: true, stream: true });
     // role chunk + 256 token chunks + usage chunk? Count what a direct stream carries.
     const expect = await countDirectEvents(sup.enginePort, body);
-    const phase2: Record<string, unknown> = { tokenMs: TOKEN_MS, tokens: STREAM_TOKENS, eventsPerStream: expect };
-    table.push('', `2. SSE streams of ${STREAM_TOKENS} tokens (ignore_eos), VLLM_SIM_TOKEN_MS=${TOKEN_MS} (a second simulator behind a second supervisor), medians of rounds`);
-    table.push('| streams | path | ok | errors | TTFB p50 ms | TTFB p99 ms | gap p50 ms | gap p99 ms | reads/stream | wall s | supervisor peak RSS MiB |');
-    table.push('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    const phase2: Record<string, unknown> = { tokenMs: TOKEN_MS, tokenMs5000: TOKEN_MS_5000, tokens: STREAM_TOKENS, eventsPerStream: expect };
+    table.push('', `2. SSE streams of ${STREAM_TOKENS} tokens (ignore_eos); simulator behind its own supervisor with VLLM_SIM_TOKEN_MS=${TOKEN_MS} (${TOKEN_MS_5000} for 5,000 streams); medians of rounds`);
+    table.push('| streams | token ms | path | ok | errors | TTFB p50 ms | TTFB p99 ms | gap p50 ms | gap p99 ms | reads/stream | wall s | supervisor peak RSS MiB |');
+    table.push('|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     let peak5000 = NaN;
     let errors5000 = 0;
     for (const n of STREAM_LEVELS) {
-      const rounds = n >= 5000 ? 1 : 2;
+      if (tokenMsFor(n) !== supTokenMs) {
+        // Another token pace needs another simulator (it reads VLLM_SIM_TOKEN_MS at start).
+        if (ngx) await stopNginx(ngx);
+        await stopChild(sup.proc);
+        supTokenMs = tokenMsFor(n);
+        sup = await startSupervisor(supTokenMs, `stream${supTokenMs}`);
+        startups.push(sup.startup);
+        ngx = useNginx ? await startNginx(sup.enginePort) : undefined;
+      }
+      const rounds = n <= 100 ? 2 : 1;
       const per: Record<PathId, Array<StreamResult & { rssPeakMiB?: number }>> = { a: [], b: [], c: [] };
       for (let r = 0; r < rounds; r++) {
         for (const p of paths) {
@@ -710,7 +725,7 @@ async function main(): Promise<void> {
       phase2[`n${n}`] = { rounds: per, summary };
       for (const p of paths) {
         const s = summary[p]!;
-        table.push(`| ${n} | (${p}) ${PATH_NAMES[p]} | ${s.ok} | ${s.errors} | ${f(s.ttfbP50Ms)} | ${f(s.ttfbP99Ms)} | ${f(s.gapP50Ms)} | ${f(s.gapP99Ms)} | ${f(s.readsPerStream, 0)} | ${f(s.seconds)} | ${p === 'b' ? f(s.rssPeakMiB!, 0) : ''} |`);
+        table.push(`| ${n} | ${supTokenMs} | (${p}) ${PATH_NAMES[p]} | ${s.ok} | ${s.errors} | ${f(s.ttfbP50Ms)} | ${f(s.ttfbP99Ms)} | ${f(s.gapP50Ms)} | ${f(s.gapP99Ms)} | ${f(s.readsPerStream, 0)} | ${f(s.seconds)} | ${p === 'b' ? f(s.rssPeakMiB!, 0) : ''} |`);
       }
       if (n === 5000) {
         peak5000 = summary.b!.rssPeakMiB!;
