@@ -8,10 +8,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { findFreePort } from '../src/engine/port.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const simMain = path.join(repoRoot, 'dist', 'src', 'sim', 'main.js');
@@ -30,16 +30,6 @@ process.on('exit', () => {
   for (const c of children) c.kill('SIGKILL');
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (a && typeof a === 'object' ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 const logDir = mkdtempSync(path.join(tmpdir(), 'sim-bench-'));
 process.on('exit', () => rmSync(logDir, { recursive: true, force: true }));
@@ -149,9 +139,9 @@ async function gauge(port: number, name: string): Promise<number> {
 
 async function main(): Promise<void> {
   const zero = { VLLM_SIM_STARTUP_MS: '0', VLLM_SIM_TTFT_MS: '0', VLLM_SIM_TOKEN_MS: '0' };
-  const simPort = await freePort();
-  const quietPort = await freePort();
-  const helloPort = await freePort();
+  const simPort = await findFreePort();
+  const quietPort = await findFreePort();
+  const helloPort = await findFreePort();
   const ready = /Application startup complete/;
   await startProcess([simMain, 'serve', 'bench', '--host', '127.0.0.1', '--port', String(simPort)], zero, ready);
   await startProcess(
@@ -193,7 +183,7 @@ async function main(): Promise<void> {
   console.log(`median per-round ratio: sim/hello ${median(ratios).toFixed(2)}, sim without access log/hello ${median(quietRatios).toFixed(2)}`);
 
   // Concurrent SSE streams: 64 tokens 50 ms apart, so all of them are open at once.
-  const ssePort = await freePort();
+  const ssePort = await findFreePort();
   await startProcess(
     [simMain, 'serve', 'bench', '--host', '127.0.0.1', '--port', String(ssePort), '--disable-uvicorn-access-log'],
     { ...zero, VLLM_SIM_TOKEN_MS: '50' },

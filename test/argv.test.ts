@@ -3,29 +3,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildEngineCommand, formatCommandLine, maskArgs, engineModelArg, shellQuote, type ArgvConfig } from '../src/engine/argv.js';
-import type { HardwareInventory, GpuInfo } from '../src/hardware/types.js';
+import type { HardwareInventory } from '../src/hardware/types.js';
+import { h100Inventory } from './helpers/inventory.js';
 import { parseManifest } from '../src/manifest/index.js';
 import { selectProfile } from '../src/selection/index.js';
 
-const h100 = (index: number): GpuInfo => ({
-  index,
-  uuid: `GPU-${index}`,
-  name: 'NVIDIA H100 80GB HBM3',
-  pciDeviceId: '2330:10de',
-  memoryTotalMiB: 81559,
-  memoryUsedMiB: 1,
-  utilizationPct: 0,
-  computeCapability: '9.0',
-  family: 'H100',
-  product: 'H100 SXM5 80GB',
-  mig: false,
-});
-const inv = (n: number): HardwareInventory => ({
-  gpus: Array.from({ length: n }, (_, i) => h100(i)),
-  host: { cpuModel: 'x', cpuCores: 4, memoryTotalBytes: 1, os: 'linux', arch: 'x64' },
-  nvidiaSmi: n > 0 ? 'ok' : 'missing',
-  warnings: [],
-});
+const inv = (n: number): HardwareInventory => h100Inventory(n);
 
 const baseConfig: ArgvConfig = {
   engineCommand: 'vllm',

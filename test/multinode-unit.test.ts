@@ -8,7 +8,8 @@ import path from 'node:path';
 import { loadConfig } from '../src/config/env.js';
 import { ConfigError, ManifestError } from '../src/errors.js';
 import { buildEngineCommand } from '../src/engine/argv.js';
-import type { GpuInfo, HardwareInventory } from '../src/hardware/types.js';
+import type { HardwareInventory } from '../src/hardware/types.js';
+import { h100Inventory } from './helpers/inventory.js';
 import { deriveProfileName, loadManifestSync, parseManifest } from '../src/manifest/index.js';
 import { evaluateProfiles, selectProfile, type SelectionConfig } from '../src/selection/index.js';
 import { clusterRole, hostPort } from '../src/cluster/role.js';
@@ -123,25 +124,7 @@ test('the shipped multi-node manifest (qwen3-vl-235b-a22b-instruct) and the test
 
 // --- selection --------------------------------------------------------------------
 
-const h100 = (index: number): GpuInfo => ({
-  index,
-  uuid: `GPU-h100-${index}`,
-  name: 'NVIDIA H100 80GB HBM3',
-  pciDeviceId: '2330:10de',
-  memoryTotalMiB: 81559,
-  memoryUsedMiB: 1,
-  utilizationPct: 0,
-  computeCapability: '9.0',
-  family: 'H100',
-  product: 'H100 SXM5 80GB',
-  mig: false,
-});
-const inv = (n: number): HardwareInventory => ({
-  gpus: Array.from({ length: n }, (_, i) => h100(i)),
-  host: { cpuModel: 'x', cpuCores: 4, memoryTotalBytes: 1, os: 'linux', arch: 'x64' },
-  nvidiaSmi: n > 0 ? 'ok' : 'missing',
-  warnings: [],
-});
+const inv = (n: number): HardwareInventory => h100Inventory(n, 'GPU-h100-');
 const cfg = (cluster?: SelectionConfig['cluster'], over: Partial<SelectionConfig> = {}): SelectionConfig => ({
   modelProfile: undefined,
   tensorParallelSize: undefined,
