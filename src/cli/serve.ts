@@ -215,6 +215,31 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   const engineUrl = (): URL | undefined => (supervisor.engine?.running ? supervisor.baseUrl : undefined);
   const inflight = new InflightTracker();
 
+  // Shutdown on SIGTERM/SIGINT: stop taking work, let in-flight requests finish
+  // within the grace period, then stop the engine. A second signal skips the wait.
+  let shuttingDown: Promise<SupervisionOutcome> | undefined;
+  const shutdown = async (signal: NodeJS.Signals): Promise<SupervisionOutcome> => {
+    logger.info({ signal, inFlight: inflight.count, graceMs: config.shutdownGraceMs }, `received ${signal}; draining requests`);
+    // Keep listening while draining: new requests get a clear 503 (with Retry-After)
+    // instead of a refused connection, and readiness reports `stopping`.
+    lifecycle.transition('stopping', `received ${signal}`);
+    const drained = await Promise.race([
+      inflight.waitForIdle(config.shutdownGraceMs),
+      new Promise<boolean>((resolve) => process.once(signal, () => resolve(false))),
+    ]);
+    if (!drained) logger.warn({ inFlight: inflight.count }, 'grace period over (or second signal); cutting remaining requests');
+    return await supervisor.stop();
+  };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (shuttingDown) {
+      logger.warn(`received ${signal} again; stopping now`);
+      return;
+    }
+    shuttingDown = shutdown(signal);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
   if (leader) {
     leader.start({
       lifecycle,
@@ -291,31 +316,6 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     protectMetrics: config.metricsRequireAuth,
   });
   handler = guardRequestTargets(app, metrics);
-
-  // Shutdown on SIGTERM/SIGINT: stop taking work, let in-flight requests finish
-  // within the grace period, then stop the engine. A second signal skips the wait.
-  let shuttingDown: Promise<SupervisionOutcome> | undefined;
-  const shutdown = async (signal: NodeJS.Signals): Promise<SupervisionOutcome> => {
-    logger.info({ signal, inFlight: inflight.count, graceMs: config.shutdownGraceMs }, `received ${signal}; draining requests`);
-    // Keep listening while draining: new requests get a clear 503 (with Retry-After)
-    // instead of a refused connection, and readiness reports `stopping`.
-    lifecycle.transition('stopping', `received ${signal}`);
-    const drained = await Promise.race([
-      inflight.waitForIdle(config.shutdownGraceMs),
-      new Promise<boolean>((resolve) => process.once(signal, () => resolve(false))),
-    ]);
-    if (!drained) logger.warn({ inFlight: inflight.count }, 'grace period over (or second signal); cutting remaining requests');
-    return await supervisor.stop();
-  };
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (shuttingDown) {
-      logger.warn(`received ${signal} again; stopping now`);
-      return;
-    }
-    shuttingDown = shutdown(signal);
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
 
   // stop() settles `done` too, so this covers both a shutdown and an engine failure.
   const outcome = await supervisor.done;
