@@ -5,7 +5,7 @@
 // selected (or NIM_MODEL_PROFILE is unknown, ambiguous or cannot run here).
 import { loadConfig } from '../config/env.js';
 import { createLogger } from '../log/logger.js';
-import { buildEngineCommand } from '../engine/argv.js';
+import { buildEngineCommand, ENGINE_HOST } from '../engine/argv.js';
 import { buildSelectionReport, formatSelectionReport, withPortPlaceholder } from './format-profiles.js';
 import { parseReportOptions } from './format-options.js';
 import { planLaunch, type PlanDeps } from './plan.js';
@@ -17,7 +17,6 @@ exact vLLM command line and environment, without starting anything.
 `;
 
 /** The engine's bind address: serve keeps vLLM on loopback and fronts it. */
-export const ENGINE_HOST = '127.0.0.1';
 
 export async function selectProfileCommand(args: string[], deps: PlanDeps = {}): Promise<number> {
   const opts = parseReportOptions('select-profile', args);

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig, packageRoot, type Config } from '../config/env.js';
 import { clusterRole } from '../cluster/role.js';
-import { buildEngineCommand, formatCommandLine } from '../engine/argv.js';
+import { buildEngineCommand, ENGINE_HOST, formatCommandLine } from '../engine/argv.js';
 import { findExecutable } from '../engine/executable.js';
 import { Lifecycle } from '../engine/lifecycle.js';
 import { findFreePort } from '../engine/port.js';
@@ -18,8 +18,6 @@ import { createRedactor, secretValues } from '../log/redact.js';
 import { sendError } from '../server/errors.js';
 import { loadTlsOptions } from '../server/tls.js';
 import { InflightTracker } from '../server/inflight.js';
-
-const ENGINE_HOST = '127.0.0.1';
 
 /**
  * What serve needs only once the engine is spawned (the HTTP app, metrics, the

@@ -20,6 +20,9 @@ import { precisionFlags } from '../manifest/precision.js';
 import { profileNodes, type Manifest } from '../manifest/types.js';
 import type { EngineCommand, Selection } from '../selection/types.js';
 
+/** The engine always listens on loopback: only the supervisor's public port is exposed. */
+export const ENGINE_HOST = '127.0.0.1';
+
 export type ArgvConfig = Pick<
   Config,
   'engineCommand' | 'servedModelName' | 'maxModelLen' | 'maxImagesPerPrompt' | 'passthroughArgs'

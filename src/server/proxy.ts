@@ -119,7 +119,6 @@ export function createEngineProxy(opts: EngineProxyOptions): EngineProxy {
     headers.connection = (res as ServerResponse).shouldKeepAlive ? 'keep-alive' : 'close';
     const ctx = (res as WithCtx)[CTX];
     if (!ctx) return;
-    ctx.proxyRes = proxyRes;
     ctx.sse = String(headers['content-type'] ?? '').startsWith(SSE);
     if (ctx.sse) proxyRes.once('data', () => ctx.route.ttfb.observe((performance.now() - ctx.start) / 1000));
     // The engine may break the connection after the response began (it crashed or was
@@ -192,7 +191,7 @@ export function createEngineProxy(opts: EngineProxyOptions): EngineProxy {
           refuseBody(req, res, opts.maxRequestBodyBytes);
           return;
         }
-        const ctx: RequestContext = { route, start: performance.now(), proxyReq: undefined, proxyRes: undefined, sse: false };
+        const ctx: RequestContext = { route, start: performance.now(), proxyReq: undefined, sse: false };
         (res as WithCtx)[CTX] = ctx;
         // A chunked body has no declared length: count it on the way through.
         let buffer: Transform | undefined;
@@ -248,7 +247,6 @@ interface RequestContext {
   route: RouteMetrics;
   start: number;
   proxyReq: http.ClientRequest | undefined;
-  proxyRes: IncomingMessage | undefined;
   sse: boolean;
 }
 

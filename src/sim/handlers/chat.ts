@@ -7,7 +7,7 @@ import { idHeaders, requestId, sendJson, type Ctx, type SimState } from '../http
 import { IMAGE_ID } from '../tokenizer.js';
 import { makeToolCall, type ToolCall } from '../tools.js';
 import { Checker, isObject, type Json } from '../validate.js';
-import { checkCommon, logReceived, readSampling, resolveModel, seedFor } from './common.js';
+import { checkCommon, logReceived, readSampling, resolveModel, seedFor, usageBody } from './common.js';
 
 const J = JSON.stringify;
 
@@ -196,12 +196,7 @@ export function chatCompletions(ctx: Ctx): void {
           })),
           service_tier: null,
           system_fingerprint: null,
-          usage: {
-            prompt_tokens: promptTokens,
-            total_tokens: promptTokens + completionTokens,
-            completion_tokens: completionTokens,
-            prompt_tokens_details: config.enablePromptTokensDetails ? { cached_tokens: 0 } : null,
-          },
+          usage: usageBody(promptTokens, completionTokens, config.enablePromptTokensDetails),
           prompt_logprobs: null,
           prompt_token_ids: null,
           kv_transfer_params: null,

@@ -97,3 +97,13 @@ export function logReceived(ctx: Ctx, id: string, prompt: string, s: Sampling, m
   );
   logger.log('INFO', 'async_llm.py:321', `Added request ${id}.`);
 }
+
+/** The non-streaming `usage` object (vLLM's field order). */
+export function usageBody(promptTokens: number, completionTokens: number, promptTokensDetails: boolean): Json {
+  return {
+    prompt_tokens: promptTokens,
+    total_tokens: promptTokens + completionTokens,
+    completion_tokens: completionTokens,
+    prompt_tokens_details: promptTokensDetails ? { cached_tokens: 0 } : null,
+  };
+}

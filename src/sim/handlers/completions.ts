@@ -6,7 +6,7 @@ import { plan, type Plan } from '../generator.js';
 import { idHeaders, requestId, sendJson, type Ctx, type SimState } from '../http.js';
 import { Checker, isObject, type Json } from '../validate.js';
 import { watchDisconnect } from './chat.js';
-import { checkCommon, logReceived, readSampling, resolveModel, seedFor } from './common.js';
+import { checkCommon, logReceived, readSampling, resolveModel, seedFor, usageBody } from './common.js';
 
 const J = JSON.stringify;
 
@@ -113,12 +113,7 @@ export function completions(ctx: Ctx): void {
         })),
         service_tier: null,
         system_fingerprint: null,
-        usage: {
-          prompt_tokens: promptTokens,
-          total_tokens: promptTokens + completionTokens,
-          completion_tokens: completionTokens,
-          prompt_tokens_details: config.enablePromptTokensDetails ? { cached_tokens: 0 } : null,
-        },
+        usage: usageBody(promptTokens, completionTokens, config.enablePromptTokensDetails),
         kv_transfer_params: null,
       };
       sendJson(ctx.res, 200, J(out), idHeaders(ctx));
