@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { mergeExpositions } from '../src/metrics/exposition.js';
 import { parseGpuStats } from '../src/metrics/gpu-sampler.js';
-import { findExecutable } from '../src/engine/executable.js';
+import { findExecutable } from '../src/process/executable.js';
 import { freePort, run, sleep, start, waitFor } from './helpers/process.js';
 import { DEFAULT_MODEL, startSupervisor, type Supervisor } from './helpers/supervisor.js';
 

@@ -8,13 +8,14 @@ import path from 'node:path';
 import { loadConfig, packageRoot, type Config } from '../config/env.js';
 import { clusterRole } from '../cluster/role.js';
 import { buildEngineCommand, ENGINE_HOST, formatCommandLine } from '../engine/argv.js';
-import { findExecutable } from '../engine/executable.js';
 import { Lifecycle } from '../engine/lifecycle.js';
 import { findFreePort } from '../engine/port.js';
 import type { SupervisionOutcome } from '../engine/supervisor.js';
 import { ConfigError, describeError, SupervisorError } from '../errors.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { createRedactor, secretValues } from '../log/redact.js';
+import { findExecutable } from '../process/executable.js';
+import { closeServer } from '../server/close-server.js';
 import { sendError } from '../server/errors.js';
 import { loadTlsOptions } from '../server/tls.js';
 import { InflightTracker } from '../server/inflight.js';
@@ -202,11 +203,11 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     if (supervisor.restarts === 0) logger.info({ ms: Math.round(performance.now()) }, 'engine spawned (ms since supervisor launch)');
   });
   // Last resort: whatever happens to this process, the engine goes with it.
-  process.once('exit', () => supervisor.killNow());
-  if (leader) process.once('exit', () => leader.killNow());
+  process.once('exit', () => supervisor.destroy());
+  if (leader) process.once('exit', () => leader.destroy());
   process.once('uncaughtException', (err) => {
     logger.fatal({ err: err.message, stack: err.stack }, 'internal error; stopping the engine and exiting');
-    supervisor.killNow();
+    supervisor.destroy();
     process.exit(1);
   });
 
@@ -226,7 +227,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
       new Promise<boolean>((resolve) => process.once(signal, () => resolve(false))),
     ]);
     if (!drained) logger.warn({ inFlight: inflight.count }, 'grace period over (or second signal); cutting remaining requests');
-    return await supervisor.stop();
+    return await supervisor.close();
   };
   const onSignal = (signal: NodeJS.Signals): void => {
     if (shuttingDown) {
@@ -244,7 +245,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
       onFormed: () => {
         if (!lifecycle.isTerminal) supervisor.start();
       },
-      onFailed: (err) => void supervisor.abort(err),
+      onFailed: (err) => void supervisor.close(err),
     });
   } else {
     supervisor.start();
@@ -318,14 +319,11 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   // stop() settles `done` too, so this covers both a shutdown and an engine failure.
   const outcome = await supervisor.done;
   await shuttingDown;
-  await leader?.stop(); // the Ray head goes after vLLM
+  await leader?.close(); // the Ray head goes after vLLM
 
   // Let error responses already written reach their clients, then close everything.
-  server.close();
-  server.closeIdleConnections();
-  await new Promise((r) => setTimeout(r, 50));
-  server.closeAllConnections();
-  proxy.close();
+  await closeServer(server);
+  proxy.destroy();
   gpuSampler.stop();
   process.off('SIGTERM', onSignal);
   process.off('SIGINT', onSignal);

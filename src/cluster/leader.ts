@@ -6,9 +6,9 @@
 // does not form in time fails the leader (non-zero exit: LeaderWorkerSet
 // restarts the group). See docs/multi-node.md.
 import { EngineError } from '../errors.js';
-import type { EngineProcess } from '../engine/engine-process.js';
 import type { Lifecycle } from '../engine/lifecycle.js';
-import { describeExit, exitCodeForEngineExit } from '../engine/supervisor.js';
+import { describeExit, exitCodeForExit } from '../process/exit.js';
+import type { SupervisedProcess } from '../process/supervised-process.js';
 import type { Config } from '../config/env.js';
 import type { Logger } from '../log/logger.js';
 import type { Redact } from '../log/redact.js';
@@ -44,7 +44,7 @@ export class ClusterLeader {
   readonly #expected: number;
   readonly #logger: Logger;
   readonly log: WatchedLog;
-  #head: EngineProcess | undefined;
+  #head: SupervisedProcess | undefined;
   #timer: NodeJS.Timeout | undefined;
   #deadline: NodeJS.Timeout | undefined;
   #abort = new AbortController();
@@ -92,7 +92,7 @@ export class ClusterLeader {
       s.onFailed(error);
     };
 
-    let head: EngineProcess;
+    let head: SupervisedProcess;
     try {
       head = spawnRay({
         ray: this.#ray,
@@ -116,7 +116,7 @@ export class ClusterLeader {
       if (this.#stopping) return;
       fail(
         new EngineError(`the Ray head ${describeExit(exit)}${this.#formed ? '' : ' before the group formed'}; it last logged: ${this.log.lastLine ?? '(nothing)'}`, {
-          exitCode: exitCodeForEngineExit(exit),
+          exitCode: exitCodeForExit(exit),
           hint: 'check the Ray log lines above (port NIM_RAY_PORT in use? not enough shared memory?)',
         }),
       );
@@ -188,8 +188,8 @@ export class ClusterLeader {
     this.#timer = setTimeout(() => void poll(), 0);
   }
 
-  /** Stop watching and stop the Ray head (after the engine: vLLM's Ray workers need it until then). */
-  async stop(): Promise<void> {
+  /** Graceful teardown: stop watching and stop the Ray head (after the engine: vLLM's Ray workers need it until then). */
+  async close(): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
     clearTimeout(this.#timer);
@@ -197,13 +197,17 @@ export class ClusterLeader {
     this.#abort.abort();
     const head = this.#head;
     if (!head) return;
-    const { exit, killed } = await head.stop(this.#opts.config.engineStopTimeoutMs, this.#logger);
+    const { exit, killed } = await head.close(this.#opts.config.engineStopTimeoutMs);
     this.#logger.info({ exit, killed }, `Ray head ${describeExit(exit)}`);
     await Promise.race([head.drained, new Promise((r) => setTimeout(r, 500))]);
   }
 
-  /** Synchronous last resort for `process.on('exit')`. */
-  killNow(): void {
-    this.#head?.killNow();
+  /** Immediate teardown, synchronous: SIGKILL the Ray head's group (last resort for `process.on('exit')`). */
+  destroy(): void {
+    this.#stopping = true;
+    clearTimeout(this.#timer);
+    clearTimeout(this.#deadline);
+    this.#abort.abort();
+    this.#head?.destroy();
   }
 }

@@ -2,7 +2,7 @@
 // parseRayStatus. Short-lived; bounded by a timeout and cancellable, and it
 // dies with the supervisor (setpriv --pdeathsig) like the long-lived processes.
 import { execa } from 'execa';
-import { findExecutable } from '../engine/executable.js';
+import { findExecutable } from '../process/executable.js';
 import { parseRayStatus, type RayStatusSummary } from './ray-status.js';
 
 export type RayStatusResult = { ok: true; summary: RayStatusSummary } | { ok: false; reason: string };

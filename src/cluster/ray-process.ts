@@ -1,11 +1,11 @@
 // A long-lived `ray start … --block` process (the head on the leader, the
 // node on a worker), spawned and stopped exactly like the engine: its own
-// process group, setpriv --pdeathsig and the reaper (EngineProcess), with its
+// process group, setpriv --pdeathsig and the reaper (SupervisedProcess), with its
 // output forwarded to the log tagged `"source":"ray"`.
 import { ConfigError } from '../errors.js';
-import { EngineLog } from '../engine/engine-log.js';
-import { EngineProcess } from '../engine/engine-process.js';
-import { findExecutable } from '../engine/executable.js';
+import { findExecutable } from '../process/executable.js';
+import { OutputLog } from '../process/output-log.js';
+import { SupervisedProcess } from '../process/supervised-process.js';
 import { sourceLogger, type Logger } from '../log/logger.js';
 import type { Redact } from '../log/redact.js';
 
@@ -21,7 +21,7 @@ export function resolveRay(command: string, pathEnv: string | undefined): string
 }
 
 /** Ray's output, with a callback per line (to notice "Ray runtime started."). */
-export class WatchedLog extends EngineLog {
+export class WatchedLog extends OutputLog {
   readonly #onLine: (line: string) => void;
   constructor(onLine: (line: string) => void, opts: { redact?: Redact } = {}) {
     super(opts);
@@ -39,11 +39,11 @@ export interface SpawnRayOptions {
   env?: Record<string, string>;
   baseEnv: NodeJS.ProcessEnv;
   logger: Logger;
-  log: EngineLog;
+  log: OutputLog;
 }
 
-export function spawnRay(opts: SpawnRayOptions): EngineProcess {
-  return EngineProcess.spawn({
+export function spawnRay(opts: SpawnRayOptions): SupervisedProcess {
+  return SupervisedProcess.spawn({
     command: { command: opts.ray, args: opts.args, env: opts.env ?? {} },
     baseEnv: opts.baseEnv,
     logger: sourceLogger(opts.logger, 'ray'),

@@ -7,10 +7,11 @@
 import type http from 'node:http';
 import type { Config } from '../config/env.js';
 import { EngineError, describeError } from '../errors.js';
-import type { EngineProcess } from '../engine/engine-process.js';
-import { describeExit, exitCodeForEngineExit } from '../engine/supervisor.js';
+import { describeExit, exitCodeForExit } from '../process/exit.js';
+import type { SupervisedProcess } from '../process/supervised-process.js';
 import type { Logger } from '../log/logger.js';
 import type { Redact } from '../log/redact.js';
+import { closeServer } from '../server/close-server.js';
 import { sendError } from '../server/errors.js';
 import { PROXIED_ROUTES } from '../server/routes.js';
 import { rayStatus } from './ray-cli.js';
@@ -93,7 +94,7 @@ export async function serveWorker(deps: WorkerDeps): Promise<number> {
     else sendError(res, 404, `Route ${method} ${p} not found: ${where}.`);
   };
 
-  let rayProc: EngineProcess | undefined;
+  let rayProc: SupervisedProcess | undefined;
   let joinedResolve!: () => void;
   const joined = new Promise<void>((r) => (joinedResolve = r));
   const log = new WatchedLog(
@@ -112,7 +113,7 @@ export async function serveWorker(deps: WorkerDeps): Promise<number> {
     { host: config.serverHost, port: config.serverPort, index: role.index, groupSize: role.groupSize, headAddress: role.headAddress },
     `Ray ${who}: serving health on ${config.serverHost}:${config.serverPort}`,
   );
-  process.once('exit', () => rayProc?.killNow());
+  process.once('exit', () => rayProc?.destroy());
 
   // One outcome: a signal, a failure, or the ray process ending.
   let settle!: (o: { exitCode: number; error?: EngineError; signal?: NodeJS.Signals }) => void;
@@ -163,7 +164,7 @@ export async function serveWorker(deps: WorkerDeps): Promise<number> {
     logger.info({ pid: rayProc.pid, headAddress: role.headAddress }, 'ray process spawned');
     const proc = rayProc;
     void proc.exited.then((exit) => {
-      const code = exitCodeForEngineExit(exit);
+      const code = exitCodeForExit(exit);
       settle({
         exitCode: code,
         error: new EngineError(
@@ -188,15 +189,12 @@ export async function serveWorker(deps: WorkerDeps): Promise<number> {
     setPhase('failed', result.error?.message ?? 'failed');
   }
   if (rayProc) {
-    const { exit, killed } = await rayProc.stop(config.engineStopTimeoutMs, logger);
+    const { exit, killed } = await rayProc.close(config.engineStopTimeoutMs);
     if (result.signal) logger.info({ exit, killed }, `ray ${describeExit(exit)}`);
     if (killed && exitCode === 0) exitCode = 1;
     await Promise.race([rayProc.drained, new Promise((r) => setTimeout(r, 500))]);
   }
-  server.close();
-  server.closeIdleConnections();
-  await new Promise((r) => setTimeout(r, 50));
-  server.closeAllConnections();
+  await closeServer(server);
   if (result.error) {
     logger.error({ exitCode, lastLines: log.tail(10) }, describeError(result.error));
   } else {

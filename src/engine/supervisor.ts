@@ -2,13 +2,13 @@
 // (process event, not the next poll), optionally restarts it, and stops it.
 // All state the HTTP layer needs is in the shared `Lifecycle`.
 import { EventEmitter } from 'node:events';
-import { constants as osConstants } from 'node:os';
 import { EngineError } from '../errors.js';
 import { sourceLogger, type Logger } from '../log/logger.js';
 import type { Redact } from '../log/redact.js';
+import { describeExit, exitCodeForExit, type ProcessExit } from '../process/exit.js';
+import { OutputLog } from '../process/output-log.js';
+import { SupervisedProcess } from '../process/supervised-process.js';
 import type { EngineCommand } from '../selection/types.js';
-import { EngineLog } from './engine-log.js';
-import { EngineProcess, type EngineExit } from './engine-process.js';
 import type { Lifecycle } from './lifecycle.js';
 import { probeEngine } from './probe.js';
 
@@ -43,26 +43,12 @@ export interface SupervisionOutcome {
   error?: EngineError;
 }
 
-/** Map an unexpected engine exit to the supervisor's exit code (never 0: the engine was meant to run). */
-export function exitCodeForEngineExit(exit: EngineExit): number {
-  if (exit.code !== null && exit.code > 0) return Math.min(exit.code, 255);
-  if (exit.signal) {
-    const signo = osConstants.signals[exit.signal];
-    return signo ? 128 + signo : 1;
-  }
-  return 1;
-}
-
-export function describeExit(exit: EngineExit): string {
-  return exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code ?? 'unknown'}`;
-}
-
-export class EngineSupervisor extends EventEmitter<{ spawned: [EngineProcess]; ready: [] }> {
+export class EngineSupervisor extends EventEmitter<{ spawned: [SupervisedProcess]; ready: [] }> {
   readonly #opts: Required<Omit<EngineSupervisorOptions, 'engineApiKey' | 'redact'>> & { engineApiKey?: string };
   readonly #engineLogger: Logger;
-  readonly log: EngineLog;
+  readonly log: OutputLog;
   readonly #baseUrl: URL;
-  #engine: EngineProcess | undefined;
+  #engine: SupervisedProcess | undefined;
   #restarts = 0;
   #stopping = false;
   #pollTimer: NodeJS.Timeout | undefined;
@@ -87,7 +73,7 @@ export class EngineSupervisor extends EventEmitter<{ spawned: [EngineProcess]; r
     };
     this.#engineLogger = sourceLogger(opts.logger, 'engine');
     this.#baseUrl = new URL(`http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${opts.port}`);
-    this.log = new EngineLog(opts.redact ? { redact: opts.redact } : {});
+    this.log = new OutputLog(opts.redact ? { redact: opts.redact } : {});
     this.done = new Promise((resolve) => (this.#resolveDone = resolve));
   }
 
@@ -96,7 +82,7 @@ export class EngineSupervisor extends EventEmitter<{ spawned: [EngineProcess]; r
     return this.#baseUrl;
   }
 
-  get engine(): EngineProcess | undefined {
+  get engine(): SupervisedProcess | undefined {
     return this.#engine;
   }
 
@@ -108,9 +94,9 @@ export class EngineSupervisor extends EventEmitter<{ spawned: [EngineProcess]; r
   start(): void {
     const { lifecycle, logger, command } = this.#opts;
     lifecycle.transition('starting', this.#restarts ? `restarting engine (restart ${this.#restarts})` : 'spawning engine');
-    let engine: EngineProcess;
+    let engine: SupervisedProcess;
     try {
-      engine = EngineProcess.spawn({ command, baseEnv: this.#opts.baseEnv, logger: this.#engineLogger, log: this.log });
+      engine = SupervisedProcess.spawn({ command, baseEnv: this.#opts.baseEnv, logger: this.#engineLogger, log: this.log });
     } catch (err) {
       this.#fail(new EngineError(`could not start the engine: ${(err as Error).message}`, { cause: err }), 1);
       return;
@@ -127,12 +113,12 @@ export class EngineSupervisor extends EventEmitter<{ spawned: [EngineProcess]; r
     this.#schedulePoll(engine, 0);
   }
 
-  #schedulePoll(engine: EngineProcess, delayMs: number): void {
+  #schedulePoll(engine: SupervisedProcess, delayMs: number): void {
     clearTimeout(this.#pollTimer);
     this.#pollTimer = setTimeout(() => void this.#poll(engine), delayMs);
   }
 
-  async #poll(engine: EngineProcess): Promise<void> {
+  async #poll(engine: SupervisedProcess): Promise<void> {
     const { lifecycle, logger } = this.#opts;
     if (this.#engine !== engine || !engine.running || this.#stopping) return;
     const result = await probeEngine({
@@ -161,14 +147,14 @@ export class EngineSupervisor extends EventEmitter<{ spawned: [EngineProcess]; r
     this.#schedulePoll(engine, next);
   }
 
-  async #onStartupTimeout(engine: EngineProcess): Promise<void> {
+  async #onStartupTimeout(engine: SupervisedProcess): Promise<void> {
     if (this.#engine !== engine || this.#opts.lifecycle.state !== 'loading') return;
     const secs = Math.round(this.#opts.startupTimeoutMs / 1000);
     const last = this.log.lastLine ?? '(the engine printed nothing)';
     this.#opts.logger.error({ lastLines: this.log.tail(10) }, `engine not ready after ${secs} s; stopping it`);
     this.#stopping = true; // the exit that follows is ours
     clearTimeout(this.#pollTimer);
-    await engine.stop(this.#opts.stopTimeoutMs, this.#opts.logger);
+    await engine.close(this.#opts.stopTimeoutMs);
     this.#fail(
       new EngineError(`engine did not become ready within ${secs} s (NIM_STARTUP_TIMEOUT); it last logged: ${last}`, {
         hint: 'raise NIM_STARTUP_TIMEOUT for large models, or check the engine log above',
@@ -177,7 +163,7 @@ export class EngineSupervisor extends EventEmitter<{ spawned: [EngineProcess]; r
     );
   }
 
-  #onExit(engine: EngineProcess, exit: EngineExit): void {
+  #onExit(engine: SupervisedProcess, exit: ProcessExit): void {
     if (this.#engine !== engine || this.#stopping) return;
     clearTimeout(this.#pollTimer);
     clearTimeout(this.#startupTimer);
@@ -185,8 +171,7 @@ export class EngineSupervisor extends EventEmitter<{ spawned: [EngineProcess]; r
     const how = describeExit(exit);
     const wasLoading = lifecycle.state === 'loading' || lifecycle.state === 'starting';
     // Orphans of the engine's group must not outlive it, whatever comes next.
-    engine.signalGroup('SIGKILL');
-    engine.releaseReaper();
+    engine.destroy();
     if (this.#restarts < this.#opts.maxRestarts) {
       this.#restarts += 1;
       const delay = this.#opts.restartBackoffMs * 2 ** (this.#restarts - 1);
@@ -199,10 +184,10 @@ export class EngineSupervisor extends EventEmitter<{ spawned: [EngineProcess]; r
     const phase = wasLoading ? 'while loading the model' : 'while serving';
     this.#fail(
       new EngineError(`engine ${how} ${phase}; it last logged: ${last}`, {
-        exitCode: exitCodeForEngineExit(exit),
+        exitCode: exitCodeForExit(exit),
         hint: wasLoading ? 'check the engine log above (out of GPU memory? wrong model path?)' : undefined,
       }),
-      exitCodeForEngineExit(exit),
+      exitCodeForExit(exit),
     );
   }
 
@@ -221,10 +206,15 @@ export class EngineSupervisor extends EventEmitter<{ spawned: [EngineProcess]; r
   }
 
   /**
-   * Stop the engine (SIGTERM to its group, SIGKILL after the stop timeout). The
-   * caller moves the lifecycle to `stopping` first and drains requests.
+   * Graceful teardown: stop the engine (SIGTERM to its group, SIGKILL after the
+   * stop timeout) and settle `done`. Without `error` this is a shutdown: the
+   * caller moves the lifecycle to `stopping` first and drains requests. With
+   * `error` the failure comes from outside the engine (a multi-node group lost
+   * a node, or never formed): readiness turns `failed` at once and `done`
+   * settles with that error. Idempotent: later calls return the first outcome.
    */
-  async stop(): Promise<SupervisionOutcome> {
+  async close(error?: EngineError): Promise<SupervisionOutcome> {
+    if (error) return await this.#closeWithError(error);
     if (this.#settled) return await this.done;
     this.#stopping = true;
     clearTimeout(this.#pollTimer);
@@ -235,7 +225,7 @@ export class EngineSupervisor extends EventEmitter<{ spawned: [EngineProcess]; r
     const engine = this.#engine;
     let outcome: SupervisionOutcome = { exitCode: 0 };
     if (engine) {
-      const { exit, killed } = await engine.stop(this.#opts.stopTimeoutMs, logger);
+      const { exit, killed } = await engine.close(this.#opts.stopTimeoutMs);
       if (killed) {
         outcome = {
           exitCode: 1,
@@ -250,13 +240,8 @@ export class EngineSupervisor extends EventEmitter<{ spawned: [EngineProcess]; r
     return outcome;
   }
 
-  /**
-   * Fail from outside the engine (a multi-node group lost a node, or never
-   * formed): turn unready at once, stop the engine if it runs, and settle
-   * `done` with this error. No-op once supervision is over.
-   */
-  async abort(error: EngineError): Promise<void> {
-    if (this.#settled || this.#stopping) return;
+  async #closeWithError(error: EngineError): Promise<SupervisionOutcome> {
+    if (this.#settled || this.#stopping) return await this.done;
     this.#stopping = true; // the engine exit that follows is ours
     clearTimeout(this.#pollTimer);
     clearTimeout(this.#startupTimer);
@@ -264,14 +249,15 @@ export class EngineSupervisor extends EventEmitter<{ spawned: [EngineProcess]; r
     this.#opts.lifecycle.transition('failed', error.message);
     const engine = this.#engine;
     if (engine) {
-      await engine.stop(this.#opts.stopTimeoutMs, this.#opts.logger);
+      await engine.close(this.#opts.stopTimeoutMs);
       await Promise.race([engine.drained, new Promise((r) => setTimeout(r, 500))]);
     }
     this.#settle({ exitCode: error.exitCode, error });
+    return await this.done;
   }
 
-  /** Synchronous last resort for `process.on('exit')`. */
-  killNow(): void {
-    this.#engine?.killNow();
+  /** Immediate teardown, synchronous: SIGKILL the engine's group (last resort for `process.on('exit')`). */
+  destroy(): void {
+    this.#engine?.destroy();
   }
 }

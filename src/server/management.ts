@@ -3,10 +3,10 @@
 import { createHash } from 'node:crypto';
 import type { Request, Response, Router } from 'express';
 import express from 'express';
-import type { EngineLog } from '../engine/engine-log.js';
 import type { Lifecycle } from '../engine/lifecycle.js';
 import type { Manifest, Profile } from '../manifest/types.js';
 import type { SupervisorMetrics } from '../metrics/supervisor-metrics.js';
+import type { OutputLog } from '../process/output-log.js';
 import type { Selection } from '../selection/types.js';
 
 /** The NIM API version these endpoints follow (reported by /v1/version). */
@@ -14,7 +14,7 @@ export const NIM_API_VERSION = '1.0.0';
 
 export interface ManagementDeps {
   lifecycle: Lifecycle;
-  engineLog: EngineLog;
+  engineLog: OutputLog;
   manifest: Manifest;
   selection: Selection;
   servedModelName: string;

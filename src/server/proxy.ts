@@ -20,10 +20,17 @@ import type { InflightTracker } from './inflight.js';
  */
 class EngineAgent extends http.Agent {
   static readonly IDLE_MS = 3000;
+  #closing = false;
   constructor() {
     super({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256, scheduling: 'lifo' });
   }
+  /** Stop pooling: idle sockets close now, busy ones once their response ends. */
+  closeIdle(): void {
+    this.#closing = true;
+    for (const list of Object.values(this.freeSockets)) for (const s of list ?? []) s.destroy();
+  }
   override keepSocketAlive(socket: Socket): boolean {
+    if (this.#closing) return false;
     const keep = (http.Agent.prototype as unknown as { keepSocketAlive(s: Socket): boolean }).keepSocketAlive.call(this, socket);
     socket.setTimeout(EngineAgent.IDLE_MS);
     return keep;
@@ -76,7 +83,10 @@ function bodyLimiter(max: number): Transform {
 export interface EngineProxy {
   /** A request handler for one allow-listed route (`route` labels metrics). */
   handler(route: string): (req: IncomingMessage, res: ServerResponse) => void;
+  /** Graceful teardown: pool no more engine connections and drop the idle ones; requests in flight finish. */
   close(): void;
+  /** Immediate teardown: cut every engine connection, in flight or idle. */
+  destroy(): void;
 }
 
 const SSE = 'text/event-stream';
@@ -223,6 +233,9 @@ export function createEngineProxy(opts: EngineProxyOptions): EngineProxy {
       };
     },
     close() {
+      agent.closeIdle();
+    },
+    destroy() {
       proxy.close();
       agent.destroy();
     },

@@ -1,6 +1,6 @@
-// Engine output: every stdout/stderr line is forwarded to the supervisor's log,
-// tagged as the engine's, and the last lines are kept for error messages and
-// for the readiness body while the model loads.
+// A child process's output: every stdout/stderr line is forwarded to the
+// supervisor's log (the logger carries the source tag: engine, ray), and the
+// last lines are kept for error messages and the readiness body.
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { Logger } from '../log/logger.js';
@@ -11,7 +11,7 @@ import type { Redact } from '../log/redact.js';
 const LEVEL_RE = /^(?:\([^)]*\)\s+)?(DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL)\b/;
 const LEVELS = { DEBUG: 'debug', INFO: 'info', WARNING: 'warn', WARN: 'warn', ERROR: 'error', CRITICAL: 'fatal' } as const;
 
-export class EngineLog {
+export class OutputLog {
   readonly #max: number;
   readonly #lines: string[] = [];
   readonly #redact: Redact;

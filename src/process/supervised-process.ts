@@ -1,34 +1,47 @@
-// One run of the engine as an OS process: spawned with execa in its own process
-// group, stopped by signalling that group, and never left behind.
+// One long-lived child process (vLLM, `ray start --block`) run as a process
+// group: spawned with execa in a group of its own, stopped by signalling that
+// group, and never left behind.
 //
-// Two mechanisms make sure the engine dies with the supervisor even when the
+// Two mechanisms make sure the child dies with the supervisor even when the
 // supervisor is SIGKILLed and gets no chance to clean up:
-// - `setpriv --pdeathsig SIGKILL` (util-linux) makes the kernel kill the engine's
+// - `setpriv --pdeathsig SIGKILL` (util-linux) makes the kernel kill the child's
 //   main process the moment its parent dies;
 // - a tiny `sh` reaper, in a process group of its own, holds the read end of a
 //   pipe from the supervisor. When the supervisor dies the pipe closes, `read`
-//   returns, and the reaper kills the engine's whole process group (vLLM's
+//   returns, and the reaper kills the child's whole process group (vLLM's
 //   EngineCore and worker processes included, which pdeathsig alone misses).
+//
+// Teardown follows the project's vocabulary: `close()` is graceful (SIGTERM,
+// then SIGKILL after a timeout), `destroy()` is immediate (SIGKILL, synchronous).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { execa, type ResultPromise } from 'execa';
 import type { Logger } from '../log/logger.js';
-import type { EngineCommand } from '../selection/types.js';
-import { EngineLog } from './engine-log.js';
 import { findExecutable } from './executable.js';
+import type { ProcessExit } from './exit.js';
+import { OutputLog } from './output-log.js';
 
-export interface EngineExit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
+/** A command to run: executable (absolute path, or a name on PATH), arguments and extra environment. */
+export interface ProcessCommand {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
 }
 
-export interface SpawnEngineOptions {
+export interface SpawnProcessOptions {
   /** The resolved command (absolute executable path) and its arguments and extra env. */
-  command: EngineCommand;
-  /** The supervisor's environment the engine inherits (the command's env goes on top). */
+  command: ProcessCommand;
+  /** The supervisor's environment the child inherits (the command's env goes on top). */
   baseEnv: NodeJS.ProcessEnv;
+  /** Receives every output line and the process's own warnings. */
   logger: Logger;
-  log?: EngineLog;
+  log?: OutputLog;
+}
+
+/** How `close()` ended: the exit, and whether SIGKILL was needed. */
+export interface CloseResult {
+  exit: ProcessExit;
+  killed: boolean;
 }
 
 const REAPER_SCRIPT = [
@@ -41,22 +54,24 @@ const REAPER_SCRIPT = [
   'exit 0',
 ].join('\n');
 
-export class EngineProcess {
+export class SupervisedProcess {
   readonly pid: number;
-  readonly log: EngineLog;
-  /** Resolves once the engine's main process has exited (not waiting for its output to drain). */
-  readonly exited: Promise<EngineExit>;
+  readonly log: OutputLog;
+  /** Resolves once the main process has exited (not waiting for its output to drain). */
+  readonly exited: Promise<ProcessExit>;
   /** Resolves once both output streams are fully forwarded. */
   readonly drained: Promise<void>;
-  #exit: EngineExit | undefined;
+  #exit: ProcessExit | undefined;
   readonly #child: ResultPromise;
   readonly #reaper: ChildProcess | undefined;
+  readonly #logger: Logger;
 
-  private constructor(child: ResultPromise, pid: number, log: EngineLog, logger: Logger, reaper: ChildProcess | undefined) {
+  private constructor(child: ResultPromise, pid: number, log: OutputLog, logger: Logger, reaper: ChildProcess | undefined) {
     this.#child = child;
     this.pid = pid;
     this.log = log;
     this.#reaper = reaper;
+    this.#logger = logger;
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         this.#exit = { code, signal };
@@ -71,20 +86,20 @@ export class EngineProcess {
     child.catch(() => undefined);
   }
 
-  /** Spawn the engine. Throws (before spawning) when the executable cannot be found. */
-  static spawn(opts: SpawnEngineOptions): EngineProcess {
+  /** Spawn the command in a process group of its own. Throws when it cannot be spawned. */
+  static spawn(opts: SpawnProcessOptions): SupervisedProcess {
     const { command, baseEnv, logger } = opts;
-    const log = opts.log ?? new EngineLog();
+    const log = opts.log ?? new OutputLog();
     const setpriv = findExecutable('setpriv', baseEnv.PATH);
-    // setpriv execs the engine, so the pid (and process group) we get is the engine's own.
+    // setpriv execs the command, so the pid (and process group) we get is the command's own.
     const [file, args] = setpriv
       ? [setpriv, ['--pdeathsig', 'SIGKILL', '--', command.command, ...command.args]]
       : [command.command, command.args];
     const child = execa(file, args, {
       env: { ...baseEnv, ...command.env },
       extendEnv: false,
-      detached: true, // own process group: signals reach the engine's workers too
-      stdin: 'ignore', // an engine waiting on a prompt would hang forever
+      detached: true, // own process group: signals reach the child's workers too
+      stdin: 'ignore', // a child waiting on a prompt would hang forever
       stdout: 'pipe',
       stderr: 'pipe',
       buffer: false,
@@ -96,11 +111,11 @@ export class EngineProcess {
       throw new Error(`could not spawn ${command.command}`);
     }
     const reaper = startReaper(child.pid, logger);
-    if (!setpriv) logger.warn('setpriv not found on PATH: relying on the reaper alone to stop the engine if the supervisor is killed');
-    return new EngineProcess(child, child.pid, log, logger, reaper);
+    if (!setpriv) logger.warn('setpriv not found on PATH: relying on the reaper alone to stop the process if the supervisor is killed');
+    return new SupervisedProcess(child, child.pid, log, logger, reaper);
   }
 
-  get exitInfo(): EngineExit | undefined {
+  get exitInfo(): ProcessExit | undefined {
     return this.#exit;
   }
 
@@ -108,7 +123,7 @@ export class EngineProcess {
     return this.#exit === undefined;
   }
 
-  /** Send `signal` to the engine's whole process group. */
+  /** Send `signal` to the whole process group (the main process and every process it started). */
   signalGroup(signal: NodeJS.Signals): void {
     try {
       process.kill(-this.pid, signal);
@@ -117,7 +132,7 @@ export class EngineProcess {
     }
   }
 
-  /** True while any process of the engine's group is alive (zombies do not count). */
+  /** True while any process of the group is alive (zombies do not count). */
   groupAlive(): boolean {
     try {
       process.kill(-this.pid, 0);
@@ -128,16 +143,16 @@ export class EngineProcess {
   }
 
   /**
-   * Stop the engine: SIGTERM to its group, SIGKILL to the group after `timeoutMs`,
+   * Graceful stop: SIGTERM to the group, SIGKILL to the group after `timeoutMs`,
    * then wait (briefly) until no process of the group remains. Resolves with how it ended.
    */
-  async stop(timeoutMs: number, logger: Logger): Promise<{ exit: EngineExit; killed: boolean }> {
+  async close(timeoutMs: number): Promise<CloseResult> {
     let killed = false;
     if (this.running || this.groupAlive()) {
       this.signalGroup('SIGTERM');
       const stoppedInTime = await waitUntil(() => !this.running && !this.groupAlive(), timeoutMs);
       if (!stoppedInTime) {
-        logger.warn({ pid: this.pid, timeoutMs }, 'engine did not stop after SIGTERM; sending SIGKILL to its process group');
+        this.#logger.warn({ pid: this.pid, timeoutMs }, 'process did not stop after SIGTERM; sending SIGKILL to its process group');
         this.signalGroup('SIGKILL');
         killed = true;
       }
@@ -145,12 +160,23 @@ export class EngineProcess {
     const exit = await this.exited;
     // Members of the group that outlived the leader (now orphans) must go too.
     if (!(await waitUntil(() => !this.groupAlive(), 2000))) this.signalGroup('SIGKILL');
-    this.releaseReaper();
+    this.#releaseReaper();
     return { exit, killed };
   }
 
-  /** The engine is gone: the reaper has nothing left to guard. */
-  releaseReaper(): void {
+  /**
+   * Immediate stop, synchronous: SIGKILL to the whole group (works on a stopped,
+   * `SIGSTOP`ped group too) and release the reaper. Safe to call at any time, also
+   * after the main process exited (its orphans go) and from `process.on('exit')`.
+   */
+  destroy(): void {
+    this.signalGroup('SIGKILL');
+    this.#releaseReaper();
+    if (this.running) this.#child.kill('SIGKILL');
+  }
+
+  /** The group is gone: the reaper has nothing left to guard. */
+  #releaseReaper(): void {
     if (this.#reaper && this.#reaper.exitCode === null && this.#reaper.pid !== undefined) {
       try {
         this.#reaper.kill('SIGKILL');
@@ -158,13 +184,6 @@ export class EngineProcess {
         /* already gone */
       }
     }
-  }
-
-  /** Last resort when the supervisor itself is exiting: kill everything synchronously. */
-  killNow(): void {
-    this.signalGroup('SIGKILL');
-    this.releaseReaper();
-    this.#child.kill('SIGKILL');
   }
 }
 
@@ -175,21 +194,21 @@ function startReaper(pgid: number, logger: Logger): ChildProcess | undefined {
       detached: true, // its own group, so signals for the engine's group never reach it
       stdio: ['pipe', 'ignore', 'ignore'],
     });
-    reaper.on('error', (err) => logger.warn({ err: err.message }, 'engine reaper failed to start'));
+    reaper.on('error', (err) => logger.warn({ err: err.message }, 'process reaper failed to start'));
     // Neither the reaper nor its pipe may keep the supervisor's event loop alive.
     reaper.unref();
     (reaper.stdin as unknown as { unref?: () => void } | null)?.unref?.();
     reaper.stdin?.on('error', () => undefined);
     return reaper;
   } catch (err) {
-    logger.warn({ err: (err as Error).message }, 'engine reaper failed to start');
+    logger.warn({ err: (err as Error).message }, 'process reaper failed to start');
     return undefined;
   }
 }
 
 /**
  * Live (non-zombie) members of process group `pgid`, from /proc. Orphaned
- * zombies of the engine wait for PID 1 to reap them and must not make us wait.
+ * zombies of the child wait for PID 1 to reap them and must not make us wait.
  * Returns -1 when /proc cannot be read (then the group counts as alive).
  */
 function liveGroupMembers(pgid: number): number {
