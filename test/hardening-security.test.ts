@@ -99,7 +99,8 @@ describe('secret redaction', () => {
     });
     // The engine enforces --api-key on /v1, so it never becomes ready: that is fine for this test.
     await sup.engine();
-    await new Promise((r) => setTimeout(r, 800));
+    // Wait for the engine's own start-up lines (no fixed sleep: a loaded machine starts slowly).
+    for (let i = 0; i < 300 && !/chat_template/.test(sup.proc.output()); i++) await new Promise((r) => setTimeout(r, 100));
     const ready = await (await fetch(`${sup.baseUrl}/v1/health/ready`)).text();
     sup.proc.kill('SIGTERM');
     await sup.proc.exited;
