@@ -23,6 +23,7 @@ export async function listModelProfilesCommand(args: string[], deps: PlanDeps = 
   }
   const config = loadConfig(process.env);
   const log = createLogger({ level: config.logLevel, jsonl: config.jsonlLogging, destination: process.stderr });
+  for (const w of config.warnings) log.warn(w);
   const survey = await surveyProfiles(config, deps);
   for (const w of survey.warnings) log.warn(w);
   if (survey.selectionError) log.warn(`no profile selected: ${survey.selectionError.message}`);

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, describeError, exitCodeOf } from '../errors.js';
-import { packageRoot } from '../config/env.js';
+import { packageRoot } from '../config/paths.js';
 
 interface Command {
   summary: string;
@@ -38,18 +38,25 @@ function usage(): string {
     '',
     'Commands:',
     ...lines,
+    `  ${'help [env [NAME…]]'.padEnd(22)}this help, or the environment variables (one in full with NAME)`,
     '',
     'Options:',
     '  -h, --help            show this help',
     '  -v, --version         print the version',
     '',
-    'Configuration comes from environment variables: see docs/configuration.md.',
+    'Configuration comes from environment variables: `nim-supervisor help env` lists them',
+    '(`help env NAME` shows one in full); docs/configuration.md has the same table.',
   ].join('\n');
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
   if (first === '-h' || first === '--help' || first === 'help') {
+    if (first === 'help' && rest[0] === 'env') {
+      const { renderHelpEnv } = await import('../config/docs.js');
+      process.stdout.write(renderHelpEnv(rest.slice(1), process.env));
+      return 0;
+    }
     process.stdout.write(`${usage()}\n`);
     return 0;
   }

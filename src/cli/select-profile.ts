@@ -26,6 +26,7 @@ export async function selectProfileCommand(args: string[], deps: PlanDeps = {}):
   }
   const config = loadConfig(process.env);
   const log = createLogger({ level: config.logLevel, jsonl: config.jsonlLogging, destination: process.stderr });
+  for (const w of config.warnings) log.warn(w);
   const plan = await planLaunch(config, deps);
   for (const w of plan.warnings) log.warn(w);
   const command = withPortPlaceholder(

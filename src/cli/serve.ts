@@ -72,6 +72,7 @@ export async function serveCommand(args: string[]): Promise<number> {
   }
   const config = loadConfig();
   const logger = createLogger({ level: config.logLevel, jsonl: config.jsonlLogging });
+  for (const w of config.warnings) logger.warn(w);
   try {
     return await serve(config, logger);
   } catch (err) {

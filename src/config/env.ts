@@ -1,15 +1,17 @@
-// All configuration comes from environment variables and is validated here, in
-// one place, into a typed `Config`. (Plain parsers rather than zod: this module
-// is on the start-up path, and zod's import alone costs ~55 ms.) Names follow NIM's where NIM has them.
-// Every variable is documented in docs/configuration.md; keep the two in step.
+// All configuration comes from environment variables, declared once in the
+// table of variables (src/config/variables.ts) and validated here, in one
+// place, into a typed `Config`. Cross-variable rules (an API key given twice,
+// a worker index beyond the group) live here too. Names follow NIM's where NIM
+// has them; docs/configuration.md is generated from the table.
 import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parse as parseShell } from 'shell-quote';
 import { ConfigError } from '../errors.js';
+import type { LogLevel, TlsMode } from './kinds.js';
+import { readVariables } from './read.js';
+import { unknownVariableWarnings } from './unknown.js';
+import type { Values, VariableName } from './variables.js';
 
-export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+export type { LogLevel, TlsMode } from './kinds.js';
 
 export interface Config {
   /** Model manifest file (YAML). */
@@ -70,6 +72,10 @@ export interface Config {
   nvidiaVisibleDevices: string | undefined;
   /** Multi-node (LeaderWorkerSet + Ray): the group this pod belongs to. See docs/multi-node.md. */
   cluster: ClusterConfig;
+  /** The variables the environment set (for provenance: which layer set an engine flag). */
+  variablesSet: ReadonlySet<VariableName>;
+  /** Warnings to log once at start (older names read as new ones; unknown NIM_* variables). */
+  warnings: string[];
 }
 
 /** A LeaderWorkerSet group: LWS_* are injected by LeaderWorkerSet, NIM_* are ours. */
@@ -90,8 +96,6 @@ export interface ClusterConfig {
   rayCommand: string;
 }
 
-export type TlsMode = 'DISABLED' | 'TLS' | 'MTLS';
-
 export interface TlsConfig {
   mode: TlsMode;
   /** PEM private key (NIM_SSL_KEY_PATH). */
@@ -102,151 +106,19 @@ export interface TlsConfig {
   caPath: string | undefined;
 }
 
-/** The repository (or installed package) root: manifests/ and profiles/ live here. */
-export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-export const DEFAULT_MANIFEST = path.join(packageRoot, 'manifests', 'nemotron-3-content-safety.yaml');
-
-const LOG_LEVELS: Record<string, LogLevel> = {
-  TRACE: 'trace',
-  DEBUG: 'debug',
-  INFO: 'info',
-  WARNING: 'warn',
-  WARN: 'warn',
-  ERROR: 'error',
-  CRITICAL: 'fatal',
-};
-
-const BOOLS: Record<string, boolean> = {
-  '1': true,
-  true: true,
-  yes: true,
-  on: true,
-  '0': false,
-  false: false,
-  no: false,
-  off: false,
-};
-
-/** One variable: how to turn its text into a value, and what it accepts (for the error message). */
-interface VarSpec<T> {
-  accepts: string;
-  parse: (raw: string) => T | undefined;
-}
-
-function intVar(min: number, max: number = Number.MAX_SAFE_INTEGER): VarSpec<number> {
-  return {
-    accepts: max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`,
-    parse: (raw) => {
-      if (!/^\s*-?\d+\s*$/.test(raw)) return undefined;
-      const n = Number(raw.trim());
-      return Number.isSafeInteger(n) && n >= min && n <= max ? n : undefined;
-    },
-  };
-}
-
-/** Seconds as a decimal number, returned as milliseconds. */
-function secondsVar(min: number): VarSpec<number> {
-  return {
-    accepts: `a number of seconds >= ${min}`,
-    parse: (raw) => {
-      if (!/^\s*\d+(\.\d+)?\s*$/.test(raw)) return undefined;
-      const n = Number(raw);
-      return n >= min ? Math.round(n * 1000) : undefined;
-    },
-  };
-}
-
-const boolVar: VarSpec<boolean> = {
-  accepts: '1, 0, true, false, yes, no, on or off',
-  parse: (raw) => BOOLS[raw.trim().toLowerCase()],
-};
-
-const stringVar: VarSpec<string> = {
-  accepts: 'a non-empty string',
-  parse: (raw) => (raw.trim() === '' ? undefined : raw.trim()),
-};
-
-/** vLLM's human-readable ints: 32k = 32000, 32K = 32768, 1m = 1e6, 1M = 2^20. */
-const contextLenVar: VarSpec<number> = {
-  accepts: 'a positive integer, optionally with k/K/m/M like vLLM (32k = 32000, 32K = 32768)',
-  parse: (raw) => {
-    const m = /^\s*(\d+)([kKmM]?)\s*$/.exec(raw);
-    if (!m) return undefined;
-    const mult = { '': 1, k: 1e3, K: 1024, m: 1e6, M: 1024 * 1024 }[m[2] as '' | 'k' | 'K' | 'm' | 'M'];
-    const n = Number(m[1]) * mult;
-    return n > 0 && Number.isSafeInteger(n) ? n : undefined;
-  },
-};
-
-const logLevelVar: VarSpec<LogLevel> = {
-  accepts: 'DEBUG, INFO, WARNING, ERROR or CRITICAL (any case)',
-  parse: (raw) => LOG_LEVELS[raw.trim().toUpperCase()],
-};
-
-const argsVar: VarSpec<string[]> = {
-  accepts: 'vLLM flags as a shell would split them, e.g. "--max-num-seqs 8 --enforce-eager"',
-  parse: (raw) => {
-    const parts = parseShell(raw);
-    // shell-quote returns objects for operators (|, ;, >) and globs: those are not flags.
-    if (!parts.every((p): p is string => typeof p === 'string')) return undefined;
-    return parts;
-  },
-};
-
-const tlsModeVar: VarSpec<TlsMode> = {
-  accepts: 'DISABLED, TLS or MTLS',
-  parse: (raw) => {
-    const v = raw.trim().toUpperCase();
-    return v === 'DISABLED' || v === 'TLS' || v === 'MTLS' ? v : undefined;
-  },
-};
-
-const SIZE_UNITS: Record<string, number> = {
-  '': 1,
-  b: 1,
-  k: 1e3,
-  kb: 1e3,
-  kib: 1024,
-  m: 1e6,
-  mb: 1e6,
-  mib: 1024 ** 2,
-  g: 1e9,
-  gb: 1e9,
-  gib: 1024 ** 3,
-};
-
-const sizeVar: VarSpec<number> = {
-  accepts: 'a size in bytes, optionally with a unit (e.g. 67108864, 64MiB, 100MB)',
-  parse: (raw) => {
-    const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(raw);
-    const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
-    if (!m || unit === undefined) return undefined;
-    const n = Math.floor(Number(m[1]) * unit);
-    return n > 0 ? n : undefined;
-  },
-};
-
-/** A host name or an IP address, without a port (LWS_LEADER_ADDRESS). */
-const hostVar: VarSpec<string> = {
-  accepts: 'a host name or IP address without a port, e.g. my-lws-0.my-lws.default or 10.0.0.5',
-  parse: (raw) => {
-    const v = raw.trim();
-    if (/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*\.?$/.test(v) && v.length <= 253) return v;
-    return isIP(v) !== 0 ? v : undefined; // IPv4 (also matched above) or IPv6
-  },
-};
+export { DEFAULT_MANIFEST, packageRoot } from './paths.js';
 
 /** The LeaderWorkerSet group (LWS_*) and our multi-node settings, checked together. */
-function readCluster(env: NodeJS.ProcessEnv): ClusterConfig {
-  const groupSize = read(env, 'LWS_GROUP_SIZE', intVar(1, 1024), 1);
-  const workerIndex = read(env, 'LWS_WORKER_INDEX', intVar(0, 1023), 0);
+function readCluster(v: Values, env: NodeJS.ProcessEnv): ClusterConfig {
+  const groupSize = v.LWS_GROUP_SIZE;
+  const workerIndex = v.LWS_WORKER_INDEX;
   if (workerIndex >= groupSize) {
     throw new ConfigError(
       `LWS_WORKER_INDEX=${JSON.stringify(env.LWS_WORKER_INDEX)} is invalid: expected an integer from 0 to ${groupSize - 1} (LWS_GROUP_SIZE=${groupSize}; 0 is the leader)`,
       { hint: 'LeaderWorkerSet sets LWS_GROUP_SIZE and LWS_WORKER_INDEX itself; do not set them in the pod template' },
     );
   }
-  const leaderAddress = read(env, 'LWS_LEADER_ADDRESS', hostVar);
+  const leaderAddress = v.LWS_LEADER_ADDRESS;
   if (workerIndex > 0 && leaderAddress === undefined) {
     throw new ConfigError(`LWS_LEADER_ADDRESS is not set: a worker (LWS_WORKER_INDEX=${workerIndex}) needs the leader's address to join its Ray head`, {
       hint: 'run the worker under a LeaderWorkerSet (it injects LWS_LEADER_ADDRESS), or set it to the leader\'s host name or IP',
@@ -256,10 +128,10 @@ function readCluster(env: NodeJS.ProcessEnv): ClusterConfig {
     groupSize,
     workerIndex,
     leaderAddress,
-    gpusPerNode: read(env, 'NIM_GPUS_PER_NODE', intVar(1, 1024)),
-    rayPort: read(env, 'NIM_RAY_PORT', intVar(1, 65535), 6379),
-    startTimeoutMs: read(env, 'NIM_CLUSTER_START_TIMEOUT', secondsVar(1), 300_000),
-    rayCommand: read(env, 'NIM_RAY_COMMAND', stringVar, 'ray'),
+    gpusPerNode: v.NIM_GPUS_PER_NODE,
+    rayPort: v.NIM_RAY_PORT,
+    startTimeoutMs: v.NIM_CLUSTER_START_TIMEOUT,
+    rayCommand: v.NIM_RAY_COMMAND,
   };
 }
 
@@ -288,60 +160,55 @@ function readApiKey(env: NodeJS.ProcessEnv): string | undefined {
   return key;
 }
 
-/** Read one variable; throws a ConfigError that names it, its value and what it accepts. */
-function read<T>(env: NodeJS.ProcessEnv, name: string, spec: VarSpec<T>): T | undefined;
-function read<T>(env: NodeJS.ProcessEnv, name: string, spec: VarSpec<T>, fallback: T): T;
-function read<T>(env: NodeJS.ProcessEnv, name: string, spec: VarSpec<T>, fallback?: T): T | undefined {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = spec.parse(raw);
-  if (value === undefined) {
-    throw new ConfigError(`${name}=${JSON.stringify(raw)} is invalid: expected ${spec.accepts}`);
-  }
-  return value;
-}
-
-/** Build the typed configuration from an environment (default: this process's). */
+/**
+ * Build the typed configuration from an environment (default: this process's).
+ * Throws a ConfigError (exit 2) naming the first bad variable. `warnings`
+ * holds what the caller should log once its logger exists: older names read
+ * in place of new ones, and NIM_* variables the supervisor does not know.
+ */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const manifestPath = read(env, 'NIM_MANIFEST_PATH', stringVar, DEFAULT_MANIFEST);
+  const read = readVariables(env);
+  const v = read.values;
   return {
-    manifestPath: path.resolve(manifestPath),
-    modelProfile: read(env, 'NIM_MODEL_PROFILE', stringVar),
-    servedModelName: read(env, 'NIM_SERVED_MODEL_NAME', stringVar),
-    serverPort: read(env, 'NIM_SERVER_PORT', intVar(1, 65535), 8000),
-    serverHost: read(env, 'NIM_SERVER_HOST', stringVar, '0.0.0.0'),
-    logLevel: read(env, 'NIM_LOG_LEVEL', logLevelVar, 'info'),
-    jsonlLogging: read(env, 'NIM_JSONL_LOGGING', boolVar, false),
-    maxModelLen: read(env, 'NIM_MAX_MODEL_LEN', contextLenVar),
-    tensorParallelSize: read(env, 'NIM_TENSOR_PARALLEL_SIZE', intVar(1, 1024)),
-    pipelineParallelSize: read(env, 'NIM_PIPELINE_PARALLEL_SIZE', intVar(1, 1024)),
-    passthroughArgs: read(env, 'NIM_PASSTHROUGH_ARGS', argsVar, []),
-    engineCommand: read(env, 'NIM_ENGINE_COMMAND', stringVar, 'vllm'),
-    maxImagesPerPrompt: read(env, 'NIM_MAX_IMAGES_PER_PROMPT', intVar(0, 1000)),
-    startupTimeoutMs: read(env, 'NIM_STARTUP_TIMEOUT', secondsVar(1), 3600_000),
-    shutdownGraceMs: read(env, 'NIM_SHUTDOWN_GRACE_PERIOD', secondsVar(0), 30_000),
-    engineStopTimeoutMs: read(env, 'NIM_ENGINE_STOP_TIMEOUT', secondsVar(0), 15_000),
-    engineMaxRestarts: read(env, 'NIM_ENGINE_MAX_RESTARTS', intVar(0, 1000), 0),
-    engineRestartBackoffMs: read(env, 'NIM_ENGINE_RESTART_BACKOFF', secondsVar(0), 5_000),
-    healthIntervalMs: read(env, 'NIM_HEALTH_CHECK_INTERVAL', secondsVar(0.05), 5_000),
-    gpuMetricsIntervalMs: read(env, 'NIM_GPU_METRICS_INTERVAL', secondsVar(0.1), 5_000),
-    engineMetricsTimeoutMs: read(env, 'NIM_ENGINE_METRICS_TIMEOUT', secondsVar(0.05), 2_000),
+    manifestPath: path.resolve(v.NIM_MANIFEST_PATH),
+    modelProfile: v.NIM_MODEL_PROFILE,
+    servedModelName: v.NIM_SERVED_MODEL_NAME,
+    serverPort: v.NIM_SERVER_PORT,
+    serverHost: v.NIM_SERVER_HOST,
+    logLevel: v.NIM_LOG_LEVEL,
+    jsonlLogging: v.NIM_JSONL_LOGGING,
+    maxModelLen: v.NIM_MAX_MODEL_LEN,
+    tensorParallelSize: v.NIM_TENSOR_PARALLEL_SIZE,
+    pipelineParallelSize: v.NIM_PIPELINE_PARALLEL_SIZE,
+    passthroughArgs: v.NIM_PASSTHROUGH_ARGS,
+    engineCommand: v.NIM_ENGINE_COMMAND,
+    maxImagesPerPrompt: v.NIM_MAX_IMAGES_PER_PROMPT,
+    startupTimeoutMs: v.NIM_STARTUP_TIMEOUT,
+    shutdownGraceMs: v.NIM_SHUTDOWN_GRACE_PERIOD,
+    engineStopTimeoutMs: v.NIM_ENGINE_STOP_TIMEOUT,
+    engineMaxRestarts: v.NIM_ENGINE_MAX_RESTARTS,
+    engineRestartBackoffMs: v.NIM_ENGINE_RESTART_BACKOFF,
+    healthIntervalMs: v.NIM_HEALTH_CHECK_INTERVAL,
+    gpuMetricsIntervalMs: v.NIM_GPU_METRICS_INTERVAL,
+    engineMetricsTimeoutMs: v.NIM_ENGINE_METRICS_TIMEOUT,
     apiKey: readApiKey(env),
-    metricsRequireAuth: read(env, 'NIM_METRICS_REQUIRE_AUTH', boolVar, true),
+    metricsRequireAuth: v.NIM_METRICS_REQUIRE_AUTH,
     tls: {
-      mode: read(env, 'NIM_SSL_MODE', tlsModeVar, 'DISABLED'),
-      keyPath: read(env, 'NIM_SSL_KEY_PATH', stringVar),
-      certPath: read(env, 'NIM_SSL_CERTS_PATH', stringVar),
-      caPath: read(env, 'NIM_SSL_CA_CERTS_PATH', stringVar),
+      mode: v.NIM_SSL_MODE,
+      keyPath: v.NIM_SSL_KEY_PATH,
+      certPath: v.NIM_SSL_CERTS_PATH,
+      caPath: v.NIM_SSL_CA_CERTS_PATH,
     },
-    maxRequestBodyBytes: read(env, 'NIM_MAX_REQUEST_BODY', sizeVar, 64 * 1024 * 1024),
-    headersTimeoutMs: read(env, 'NIM_HEADERS_TIMEOUT', secondsVar(0.1), 30_000),
-    requestTimeoutMs: read(env, 'NIM_REQUEST_TIMEOUT', secondsVar(0.1), 300_000),
-    keepAliveTimeoutMs: read(env, 'NIM_KEEP_ALIVE_TIMEOUT', secondsVar(0.1), 5_000),
-    maxConnections: read(env, 'NIM_MAX_CONNECTIONS', intVar(0), 0),
-    maxInflightRequests: read(env, 'NIM_MAX_INFLIGHT_REQUESTS', intVar(0), 10_000),
-    cudaVisibleDevices: env.CUDA_VISIBLE_DEVICES,
-    nvidiaVisibleDevices: env.NVIDIA_VISIBLE_DEVICES,
-    cluster: readCluster(env),
+    maxRequestBodyBytes: v.NIM_MAX_REQUEST_BODY,
+    headersTimeoutMs: v.NIM_HEADERS_TIMEOUT,
+    requestTimeoutMs: v.NIM_REQUEST_TIMEOUT,
+    keepAliveTimeoutMs: v.NIM_KEEP_ALIVE_TIMEOUT,
+    maxConnections: v.NIM_MAX_CONNECTIONS,
+    maxInflightRequests: v.NIM_MAX_INFLIGHT_REQUESTS,
+    cudaVisibleDevices: v.CUDA_VISIBLE_DEVICES,
+    nvidiaVisibleDevices: v.NVIDIA_VISIBLE_DEVICES,
+    cluster: readCluster(v, env),
+    variablesSet: read.set,
+    warnings: [...read.warnings, ...unknownVariableWarnings(env)],
   };
 }

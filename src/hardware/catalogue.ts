@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { z } from 'zod';
-import { packageRoot } from '../config/env.js';
+import { packageRoot } from '../config/paths.js';
 import { SupervisorError, EXIT_CONFIG } from '../errors.js';
 import type { GpuCatalogueEntry } from './types.js';
 
