@@ -168,8 +168,13 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     `selected profile ${profile.id} (${profile.name})`,
   );
 
+  // LoRA adapters (NIM_PEFT_SOURCE): scanned twice, held to the profile's rank limit (src/lora).
+  const lora = config.lora.peftSource
+    ? await (await import('../lora/index.js')).prepareLora({ config, manifest, selection, servedModelName, logger })
+    : undefined;
+
   const port = await findFreePort(ENGINE_HOST);
-  const command = buildEngineCommand({ manifest, selection, config, host: ENGINE_HOST, port });
+  const command = buildEngineCommand({ manifest, selection, config, host: ENGINE_HOST, port, lora: lora?.launch });
   const executable = findExecutable(command.command, process.env.PATH);
   if (!executable) {
     throw new ConfigError(`engine executable "${command.command}" not found${command.command.includes('/') ? '' : ' on PATH'}`, {
@@ -214,6 +219,15 @@ async function serve(config: Config, logger: Logger): Promise<number> {
 
   const engineUrl = (): URL | undefined => (supervisor.engine?.running ? supervisor.baseUrl : undefined);
   const inflight = new InflightTracker();
+  if (lora) {
+    // Refresh through vLLM's runtime LoRA API on the private port; the command's
+    // --lora-modules follow the adapters served, for an engine restart.
+    const { engineLoraApi } = await import('../lora/index.js');
+    lora.adapters.startRefresh(engineLoraApi(engineUrl, config.lora.apiTimeoutMs), resolved.args, () => lifecycle.isReady);
+    supervisor.on('spawned', () => {
+      if (supervisor.restarts > 0) lora.adapters.engineRestarted();
+    });
+  }
 
   // Shutdown on SIGTERM/SIGINT: stop taking work, let in-flight requests finish
   // within the grace period, then stop the engine. A second signal skips the wait.
@@ -262,6 +276,8 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   ] = await loadRuntime();
   const metrics = createSupervisorMetrics();
   trackEngineState(metrics.registry, lifecycle);
+  const loraHooks = lora ? await import('../lora/index.js') : undefined;
+  const loraMetrics = lora && loraHooks ? loraHooks.registerLoraMetrics(metrics.registry, lora.adapters) : undefined;
   metrics.profileInfo.set(
     {
       profile_id: profile.id,
@@ -293,6 +309,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     logger,
     maxRequestBodyBytes: config.maxRequestBodyBytes,
     maxInflight: config.maxInflightRequests,
+    onEngineResponse: lora && loraHooks && loraMetrics ? loraHooks.countAdapterResponses(lora.adapters, loraMetrics) : undefined,
   });
   const gpuSampler = new GpuSampler({
     registry: metrics.registry,
@@ -314,6 +331,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     logger,
     apiKey: config.apiKey,
     protectMetrics: config.metricsRequireAuth,
+    lora: lora?.adapters,
   });
   handler = guardRequestTargets(app, metrics);
 
@@ -326,6 +344,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   await closeServer(server);
   proxy.destroy();
   gpuSampler.stop();
+  lora?.adapters.stop();
   process.off('SIGTERM', onSignal);
   process.off('SIGINT', onSignal);
 

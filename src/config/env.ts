@@ -76,6 +76,24 @@ export interface Config {
   variablesSet: ReadonlySet<VariableName>;
   /** Warnings to log once at start (older names read as new ones; unknown NIM_* variables). */
   warnings: string[];
+  /** LoRA adapters served next to the base model (NIM_PEFT_*, NIM_MAX_*LORA*). See docs/lora.md. */
+  lora: LoraConfig;
+}
+
+/** NIM's PEFT variables. All optional: without NIM_PEFT_SOURCE no adapter is served. */
+export interface LoraConfig {
+  /** NIM_PEFT_SOURCE: a local directory with one sub-directory per adapter (absolute). */
+  peftSource: string | undefined;
+  /** NIM_PEFT_REFRESH_INTERVAL: re-scan the source this often while serving (undefined = scan once at start). */
+  refreshIntervalMs: number | undefined;
+  /** NIM_PEFT_API_TIMEOUT_SECS: how long one runtime load/unload call to the engine may take. */
+  apiTimeoutMs: number;
+  /** NIM_MAX_LORA_RANK: adapters of a larger rank are skipped. */
+  maxLoraRank: number | undefined;
+  /** NIM_MAX_GPU_LORAS: vLLM --max-loras (adapters in one batch). */
+  maxGpuLoras: number | undefined;
+  /** NIM_MAX_CPU_LORAS: vLLM --max-cpu-loras (adapters cached in host memory). */
+  maxCpuLoras: number | undefined;
 }
 
 /** A LeaderWorkerSet group: LWS_* are injected by LeaderWorkerSet, NIM_* are ours. */
@@ -132,6 +150,32 @@ function readCluster(v: Values, env: NodeJS.ProcessEnv): ClusterConfig {
     rayPort: v.NIM_RAY_PORT,
     startTimeoutMs: v.NIM_CLUSTER_START_TIMEOUT,
     rayCommand: v.NIM_RAY_COMMAND,
+  };
+}
+
+/** The PEFT variables, checked together (vLLM refuses --max-cpu-loras below --max-loras). */
+function readLora(v: Values): LoraConfig {
+  const peftSource = v.NIM_PEFT_SOURCE;
+  if (peftSource !== undefined && /^[a-z][a-z0-9+.-]*:\/\//i.test(peftSource)) {
+    throw new ConfigError(
+      `NIM_PEFT_SOURCE=${JSON.stringify(peftSource)} is a remote URI: only a local directory is supported (one sub-directory per adapter)`,
+      { hint: 'download the adapters into a directory (e.g. with `huggingface-cli download`), mount it and point NIM_PEFT_SOURCE at it' },
+    );
+  }
+  const maxGpuLoras = v.NIM_MAX_GPU_LORAS;
+  const maxCpuLoras = v.NIM_MAX_CPU_LORAS;
+  if (maxGpuLoras !== undefined && maxCpuLoras !== undefined && maxCpuLoras < maxGpuLoras) {
+    throw new ConfigError(`NIM_MAX_CPU_LORAS=${maxCpuLoras} is smaller than NIM_MAX_GPU_LORAS=${maxGpuLoras}`, {
+      hint: 'the host-memory cache must hold at least the adapters of one batch (vLLM: max_cpu_loras >= max_loras)',
+    });
+  }
+  return {
+    peftSource: peftSource === undefined ? undefined : path.resolve(peftSource),
+    refreshIntervalMs: v.NIM_PEFT_REFRESH_INTERVAL,
+    apiTimeoutMs: v.NIM_PEFT_API_TIMEOUT_SECS,
+    maxLoraRank: v.NIM_MAX_LORA_RANK,
+    maxGpuLoras,
+    maxCpuLoras,
   };
 }
 
@@ -208,6 +252,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     cudaVisibleDevices: v.CUDA_VISIBLE_DEVICES,
     nvidiaVisibleDevices: v.NVIDIA_VISIBLE_DEVICES,
     cluster: readCluster(v, env),
+    lora: readLora(v),
     variablesSet: read.set,
     warnings: [...read.warnings, ...unknownVariableWarnings(env)],
   };

@@ -41,6 +41,12 @@ export const GROUPS = {
   lifecycle: { title: 'Lifecycle', intro: '' },
   metrics: { title: 'Metrics', intro: '' },
   logging: { title: 'Logging', intro: '' },
+  lora: {
+    title: 'LoRA adapters',
+    intro:
+      'Serve fine-tuned LoRA adapters next to the base model. Layout, checks, refresh and what clients see: [lora.md](lora.md). ' +
+      'With `NIM_PEFT_SOURCE` set, only profiles with LoRA support (`feat_lora: true`) are selected.',
+  },
   multinode: {
     title: 'Multi-node',
     intro:
@@ -416,6 +422,68 @@ export const TABLE = {
     description:
       'One JSON object per line (`level`, `time`, `source`, `msg`, …) for the supervisor and the engine alike; engine lines carry `"source":"engine"` and `"stream":"stdout"|"stderr"`.',
     example: '1',
+  },
+
+  // --- LoRA adapters (docs/lora.md) --------------------------------------------
+  NIM_PEFT_SOURCE: {
+    kind: pathKind,
+    defaultText: 'none (no adapters)',
+    group: 'lora',
+    nim: '1.x, 2.x',
+    engine: '--lora-modules',
+    description:
+      'A local directory with one sub-directory per adapter (`adapter_config.json` plus `adapter_model.safetensors`, `.bin` or `.pt`); ' +
+      'each valid adapter is served under its directory name, and each invalid one is skipped with one warning. ' +
+      'A remote URI (`hf://`, `ngc://`) is refused (exit 2): download the adapters into a directory first.',
+    example: '/opt/nim/loras',
+  },
+  NIM_PEFT_REFRESH_INTERVAL: {
+    kind: secondsKind(0.1),
+    defaultText: 'none (scan once, at start)',
+    group: 'lora',
+    nim: '1.x, 2.x',
+    engine: 'env VLLM_ALLOW_RUNTIME_LORA_UPDATING',
+    description:
+      "Seconds between re-scans of `NIM_PEFT_SOURCE` while serving: new adapters are loaded and removed ones unloaded through vLLM's " +
+      "runtime LoRA API on the engine's private port (never exposed publicly). An adapter still being written is loaded once its files hold still.",
+    example: '30',
+  },
+  NIM_PEFT_API_TIMEOUT_SECS: {
+    kind: secondsKind(0.1),
+    default: 30_000,
+    group: 'lora',
+    nim: '2.x',
+    description: 'Seconds one runtime load or unload call to the engine may take.',
+    example: '120',
+  },
+  NIM_MAX_LORA_RANK: {
+    kind: intKind(1, 512),
+    defaultText: "the profile's `feat_lora_max_rank`, else 512",
+    group: 'lora',
+    nim: '1.x, 2.x',
+    engine: '--max-lora-rank',
+    description:
+      'Adapters of a larger rank are skipped (with a warning). vLLM gets `--max-lora-rank` = the smallest rank it accepts ' +
+      '(1, 8, 16, 32, 64, 128, 256, 320, 512) that holds the largest adapter and, with refresh, this limit.',
+    example: '64',
+  },
+  NIM_MAX_GPU_LORAS: {
+    kind: intKind(1, 1024),
+    defaultText: "the profile's `--max-loras`, else `8`",
+    group: 'lora',
+    nim: '1.x, 2.x',
+    engine: '--max-loras',
+    description: 'Adapters in one batch on the GPU.',
+    example: '4',
+  },
+  NIM_MAX_CPU_LORAS: {
+    kind: intKind(1, 65536),
+    defaultText: "the profile's `--max-cpu-loras`, else `16` (never below `NIM_MAX_GPU_LORAS`)",
+    group: 'lora',
+    nim: '1.x, 2.x',
+    engine: '--max-cpu-loras',
+    description: 'Adapters cached in host memory. Smaller than `NIM_MAX_GPU_LORAS` is an error (exit 2).',
+    example: '32',
   },
 
   // --- Multi-node -----------------------------------------------------------

@@ -6,7 +6,8 @@
 //     --tensor-parallel-size N --pipeline-parallel-size N
 //     [--distributed-executor-backend ray]          (multi-node profiles)
 //     [--max-model-len N] [--dtype … | --quantization …]
-//     [--limit-mm-per-prompt {"image":N}] [--enable-lora [--max-lora-rank R]]
+//     [--limit-mm-per-prompt {"image":N}] [--enable-lora [--max-lora-rank R]
+//     [--max-loras G --max-cpu-loras C [--lora-modules …]]]    (NIM_PEFT_SOURCE: src/lora/flags.ts)
 //     <profile engine_args> <NIM_PASSTHROUGH_ARGS>
 //
 // vLLM's argparse keeps the last occurrence of a flag, so NIM_PASSTHROUGH_ARGS,
@@ -18,6 +19,7 @@ import type { Config } from '../config/env.js';
 import { hasFlag, lastFlagValue, withoutFlag } from '../manifest/flags.js';
 import { precisionFlags } from '../manifest/precision.js';
 import { profileNodes, type Manifest } from '../manifest/types.js';
+import { LORA_FLAGS, loraEngineArgs, loraEngineEnv, type LoraLaunch } from '../lora/flags.js';
 import type { EngineCommand, Selection } from '../selection/types.js';
 
 /** The engine always listens on loopback: only the supervisor's public port is exposed. */
@@ -34,6 +36,8 @@ export interface EngineCommandInput {
   config: ArgvConfig;
   host: string;
   port: number;
+  /** LoRA adapters to serve (NIM_PEFT_SOURCE); undefined = LoRA only as the profile's flag. */
+  lora?: LoraLaunch | undefined;
 }
 
 /** The name clients use in `model`: NIM_SERVED_MODEL_NAME, else the manifest's served_model_name. */
@@ -99,7 +103,12 @@ export function buildEngineCommand(input: EngineCommandInput): EngineCommand {
     profileArgs = withoutFlag(profileArgs, '--limit-mm-per-prompt');
   }
 
-  if (profile.tags.lora) {
+  if (input.lora) {
+    // Adapters are served: the LoRA flags follow them (src/lora/flags.ts), not the profile's own.
+    args.push(...loraEngineArgs(input.lora));
+    profileArgs = withoutFlag(profileArgs, ...LORA_FLAGS.filter((f) => f !== '--enable-lora' && f !== '--lora-modules'));
+    profileArgs = withoutLoraModules(profileArgs.filter((a) => a !== '--enable-lora' && a !== '--no-enable-lora'));
+  } else if (profile.tags.lora) {
     args.push('--enable-lora');
     const rank = profile.displayTags.feat_lora_max_rank;
     if (rank !== undefined) args.push('--max-lora-rank', rank);
@@ -107,13 +116,26 @@ export function buildEngineCommand(input: EngineCommandInput): EngineCommand {
 
   args.push(...profileArgs, ...config.passthroughArgs);
 
-  const env: Record<string, string> = { ...profile.engineEnv };
+  const env: Record<string, string> = { ...profile.engineEnv, ...(input.lora ? loraEngineEnv(input.lora) : {}) };
   if (profile.tags.device !== 'cpu' && selection.cudaVisibleDevices !== undefined) {
     env.CUDA_VISIBLE_DEVICES = selection.cudaVisibleDevices;
     // Index form only makes sense in nvidia-smi's (PCI bus) order; harmless with UUIDs.
     env.CUDA_DEVICE_ORDER = 'PCI_BUS_ID';
   }
   return { command: config.engineCommand, args, env };
+}
+
+/** `args` without --lora-modules and its one-or-more values (argparse nargs='+'). */
+function withoutLoraModules(args: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--lora-modules') {
+      while (i + 1 < args.length && !args[i + 1]!.startsWith('-')) i++;
+    } else if (!args[i]!.startsWith('--lora-modules=')) {
+      out.push(args[i]!);
+    }
+  }
+  return out;
 }
 
 export const MASK = '***';

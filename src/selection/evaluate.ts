@@ -1,7 +1,7 @@
 // Can a profile run on this machine, and on which GPUs? A pure function of the
 // profile, the detected hardware and the configuration. The rules are
 // documented in docs/selection.md.
-import type { ClusterConfig, Config } from '../config/env.js';
+import type { ClusterConfig, Config, LoraConfig } from '../config/env.js';
 import type { GpuInfo, HardwareInventory } from '../hardware/types.js';
 import { lastFlagValue } from '../manifest/flags.js';
 import { PRECISIONS } from '../manifest/precision.js';
@@ -19,6 +19,8 @@ export type SelectionConfig = Pick<Config, 'modelProfile' | 'tensorParallelSize'
    * with NIM_GPUS_PER_NODE GPUs, or with as many as it has itself.
    */
   cluster?: Pick<ClusterConfig, 'groupSize' | 'gpusPerNode'> | undefined;
+  /** With NIM_PEFT_SOURCE set, only profiles with LoRA support (feat_lora) can serve the adapters. */
+  lora?: Pick<LoraConfig, 'peftSource'> | undefined;
 };
 
 export const MIB_PER_GIB = 1024;
@@ -95,7 +97,19 @@ function chooseGpus(matching: readonly GpuInfo[], n: number): { chosen?: GpuInfo
   return { chosen: [...largestSet].sort(byFreeThenIndex).slice(0, n), largestSet };
 }
 
+/**
+ * Whether the profile can run here: the hardware rules below, and, when LoRA
+ * adapters are configured (NIM_PEFT_SOURCE), LoRA support. NIM does the same:
+ * "Running NIM with LoRA. Only looking for compatible profiles that support LoRA."
+ */
 export function evaluateProfile(profile: Profile, inventory: HardwareInventory, config: SelectionConfig): ProfileEvaluation {
+  const e = evaluateOnHardware(profile, inventory, config);
+  if (config.lora?.peftSource === undefined || profile.tags.lora) return e;
+  const reason = 'no LoRA support (feat_lora is not true), and NIM_PEFT_SOURCE asks for LoRA adapters';
+  return { ...e, compatible: false, reasons: [reason, ...e.reasons], gpus: [], lowFreeMemory: false };
+}
+
+function evaluateOnHardware(profile: Profile, inventory: HardwareInventory, config: SelectionConfig): ProfileEvaluation {
   const tp = config.tensorParallelSize ?? profile.tags.tp;
   const pp = config.pipelineParallelSize ?? profile.tags.pp;
   const nodes = profileNodes(profile.tags);

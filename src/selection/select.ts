@@ -24,8 +24,8 @@ function specificity(p: Profile): number {
 }
 
 /**
- * Best first: non-LoRA before LoRA (no LoRA is requested: there is no setting
- * for it yet); runnable GPU profiles, then GPU profiles short of free memory,
+ * Best first: non-LoRA before LoRA (without NIM_PEFT_SOURCE LoRA is not
+ * requested; with it, profiles without LoRA are incompatible); runnable GPU profiles, then GPU profiles short of free memory,
  * then CPU profiles; more nodes first (in a LeaderWorkerSet group, a profile
  * that uses the group); optimized (gpu_device, then gpu) before generic; lower
  * precision first; latency, then throughput, then untagged; more GPUs (then

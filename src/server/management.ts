@@ -6,6 +6,7 @@ import express from 'express';
 import type { Lifecycle } from '../engine/lifecycle.js';
 import type { Manifest, Profile } from '../manifest/types.js';
 import type { SupervisorMetrics } from '../metrics/supervisor-metrics.js';
+import type { LoraAdapters } from '../lora/manager.js';
 import type { OutputLog } from '../process/output-log.js';
 import type { Selection } from '../selection/types.js';
 
@@ -22,6 +23,8 @@ export interface ManagementDeps {
   metrics: SupervisorMetrics;
   /** Renders the /v1/metrics body (the supervisor's registry; later enriched with engine and GPU metrics). */
   renderMetrics?: () => Promise<{ contentType: string; body: string }>;
+  /** LoRA adapters served next to the base model (NIM_PEFT_SOURCE), listed in /v1/metadata. */
+  lora?: LoraAdapters | undefined;
 }
 
 function profileSummary(p: Profile): { id: string; name: string; tags: Record<string, string> } {
@@ -39,6 +42,16 @@ function licenseInfo(manifest: Manifest): Record<string, unknown> {
     type: 'file',
     content: lic.text,
   };
+}
+
+function loraMetadata(lora: LoraAdapters) {
+  return lora.summary().loaded.map((a) => ({ name: a.name, path: a.path, rank: a.rank, baseModel: a.baseModel }));
+}
+
+/** Where the adapters come from and what was not loaded (and why). */
+function peftMetadata(lora: LoraAdapters) {
+  const s = lora.summary();
+  return { source: s.source, refreshIntervalSeconds: s.refreshIntervalSeconds, skipped: s.skipped, pending: s.pending };
 }
 
 export function managementRouter(deps: ManagementDeps): Router {
@@ -80,6 +93,9 @@ export function managementRouter(deps: ManagementDeps): Router {
       selectedModelProfile: profileSummary(selected),
       servedModelName: deps.servedModelName,
       modality: manifest.model.modality,
+      // The adapters clients can name in `model` (each also in /v1/models with parent = the base model).
+      loraAdapters: deps.lora ? loraMetadata(deps.lora) : [],
+      ...(deps.lora ? { peft: peftMetadata(deps.lora) } : {}),
     });
   });
 

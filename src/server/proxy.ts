@@ -52,6 +52,8 @@ export interface EngineProxyOptions {
   maxRequestBodyBytes: number;
   /** Proxied requests in flight at once; beyond it → 429 (0 = no cap). */
   maxInflight: number;
+  /** Sees each engine response as it starts (read-only observers, e.g. per-LoRA-adapter counts). */
+  onEngineResponse?: ((res: IncomingMessage) => void) | undefined;
 }
 
 // Hop-by-hop headers (RFC 9110 §7.6.1) describe one connection and must not be
@@ -129,6 +131,7 @@ export function createEngineProxy(opts: EngineProxyOptions): EngineProxy {
     headers.connection = (res as ServerResponse).shouldKeepAlive ? 'keep-alive' : 'close';
     const ctx = (res as WithCtx)[CTX];
     if (!ctx) return;
+    opts.onEngineResponse?.(proxyRes);
     ctx.sse = String(headers['content-type'] ?? '').startsWith(SSE);
     if (ctx.sse) proxyRes.once('data', () => ctx.route.ttfb.observe((performance.now() - ctx.start) / 1000));
     // The engine may break the connection after the response began (it crashed or was

@@ -2,6 +2,8 @@
 // argparse would: same error text, same exit status (2). Pure: no I/O here.
 // Adding a flag is one line in FLAGS.
 
+import { parseLoraModules } from './lora.js';
+
 export const VLLM_VERSION = '0.11.0';
 export const DEFAULT_MODEL = 'Qwen/Qwen3-0.6B';
 
@@ -103,7 +105,8 @@ export const FLAGS: readonly FlagSpec[] = [
   f('limit_mm_per_prompt', ['--limit-mm-per-prompt'], 'json', { default: {} }),
   f('enable_lora', ['--enable-lora'], 'bool_opt'),
   f('max_loras', ['--max-loras'], 'int', { default: 1 }),
-  f('max_lora_rank', ['--max-lora-rank'], 'int', { default: 16 }),
+  // vllm/config/lora.py MaxLoRARanks: argparse choices.
+  f('max_lora_rank', ['--max-lora-rank'], 'int', { default: 16, choices: ['1', '8', '16', '32', '64', '128', '256', '320', '512'] }),
   f('max_cpu_loras', ['--max-cpu-loras'], 'int'),
   f('device', ['--device'], 'str', { default: 'auto', choices: ['auto', 'cpu', 'cuda', 'hpu', 'neuron', 'tpu', 'xpu'] }),
   f('max_num_batched_tokens', ['--max-num-batched-tokens'], 'human_int'),
@@ -197,10 +200,12 @@ function convert(spec: FlagSpec, raw: string): unknown {
       value = raw;
   }
   if (spec.choices && !spec.choices.includes(String(value))) {
+    // argparse prints repr(): ints bare, strings quoted.
+    const rep = (s: string): string => (spec.kind === 'int' ? s : pyQuote(s));
     throw new ArgError(
       'vllm serve',
       SERVE_USAGE,
-      `argument ${spec.names.join('/')}: invalid choice: ${pyQuote(raw)} (choose from ${spec.choices.map(pyQuote).join(', ')})`,
+      `argument ${spec.names.join('/')}: invalid choice: ${rep(spec.kind === 'int' ? String(value) : raw)} (choose from ${spec.choices.map(rep).join(', ')})`,
     );
   }
   return value;
@@ -270,6 +275,11 @@ function parseServe(argv: string[]): { args: ServeArgs; nonDefault: Record<strin
       );
     }
     const converted = values.map((v) => convert(spec, v));
+    if (spec.dest === 'lora_modules') {
+      // LoRAParserAction runs as the flag is parsed: its parser.error comes first.
+      const parsed = parseLoraModules(converted as string[]);
+      if ('error' in parsed) throw new ArgError('vllm serve', SERVE_USAGE, parsed.error);
+    }
     const v = spec.nargs === '+' ? converted : converted[0];
     args[spec.dest] = v;
     seen[spec.dest] = v;

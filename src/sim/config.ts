@@ -2,19 +2,20 @@
 // parsed command line and the simulator knobs.
 import type { ServeArgs } from './args.js';
 import type { Knobs } from './knobs.js';
+import { loraConfig, parseLoraModules, type LoraModulePath, type LoraSimConfig } from './lora.js';
 import { mmLimits, type MmLimits } from './multimodal.js';
-
-export interface LoraCard {
-  name: string;
-  path: string;
-}
 
 export interface SimConfig {
   version: string;
   /** The --model value (HF id or path): the models' `root`. */
   model: string;
   servedNames: string[];
-  loras: LoraCard[];
+  /** --lora-modules (loaded at start-up, before the server listens). */
+  loras: LoraModulePath[];
+  /** LoRAConfig (--enable-lora and friends, VLLM_ALLOW_RUNTIME_LORA_UPDATING). */
+  lora: LoraSimConfig;
+  /** LoRAConfig's ValueError at start-up, if any (vLLM exits 1 with it). */
+  loraError: string | null;
   maxModelLen: number;
   apiKeys: string[];
   enableAutoToolChoice: boolean;
@@ -45,24 +46,11 @@ export interface SimConfig {
   keepAliveMs: number;
 }
 
-function parseLoras(entries: unknown): LoraCard[] {
+/** --lora-modules as LoRAParserAction parsed them (argv parsing already refused bad items). */
+function parseLoras(entries: unknown): LoraModulePath[] {
   if (!Array.isArray(entries)) return [];
-  const out: LoraCard[] = [];
-  for (const e of entries) {
-    if (typeof e !== 'string') continue;
-    if (e.trim().startsWith('{')) {
-      try {
-        const j = JSON.parse(e) as { name?: unknown; path?: unknown };
-        if (typeof j.name === 'string' && typeof j.path === 'string') out.push({ name: j.name, path: j.path });
-      } catch {
-        /* ignored, as a malformed module would be rejected by vLLM at load time */
-      }
-      continue;
-    }
-    const eq = e.indexOf('=');
-    if (eq > 0) out.push({ name: e.slice(0, eq), path: e.slice(eq + 1) });
-  }
-  return out;
+  const parsed = parseLoraModules(entries.filter((e): e is string => typeof e === 'string'));
+  return 'modules' in parsed ? parsed.modules : [];
 }
 
 export function buildConfig(args: ServeArgs, knobs: Knobs, version: string): SimConfig {
@@ -73,11 +61,15 @@ export function buildConfig(args: ServeArgs, knobs: Knobs, version: string): Sim
   const apiKeys = (args.api_key as string[] | null) ?? (knobs.VLLM_API_KEY ? [knobs.VLLM_API_KEY] : []);
   // --max-num-seqs bounds the batch; the knob overrides it; neither means no bound.
   const maxConcurrency = knobs.VLLM_SIM_MAX_CONCURRENCY ?? (args.max_num_seqs as number | null) ?? null;
+  const loras = parseLoras(args.lora_modules);
+  const lora = loraConfig(args, knobs.VLLM_ALLOW_RUNTIME_LORA_UPDATING === true, loras);
   return {
     version,
     model: args.model,
     servedNames: served,
-    loras: args.enable_lora ? parseLoras(args.lora_modules) : [],
+    loras,
+    lora: 'error' in lora ? { enabled: false, maxLoraRank: 16, maxLoras: 1, maxCpuLoras: 1, modules: loras, runtimeUpdates: false } : lora,
+    loraError: 'error' in lora ? lora.error : null,
     maxModelLen,
     apiKeys,
     enableAutoToolChoice: Boolean(args.enable_auto_tool_choice),

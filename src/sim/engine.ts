@@ -26,6 +26,8 @@ export interface Job {
   finishReasons: Array<'stop' | 'length'>;
   maxTokens: number;
   sink: JobSink;
+  /** The LoRA adapter the request runs with (its `model`), if any. */
+  lora?: string | null;
 }
 
 export interface JobHandle {
@@ -43,6 +45,8 @@ export interface EngineOptions {
   metrics: SimMetrics;
   logger: SimLogger;
   now?: () => number;
+  /** With LoRA on: the adapters of running and waiting requests, after each scheduling change (vllm:lora_requests_info). */
+  onLoraStats?: ((running: string[], waiting: string[]) => void) | undefined;
 }
 
 interface Run {
@@ -109,6 +113,7 @@ export class Engine {
     else {
       this.waiting++;
       this.queue.push(r);
+      this.loraStats();
     }
     return { abort: () => this.abort(r) };
   }
@@ -120,6 +125,7 @@ export class Engine {
     r.kv = r.job.promptTokens;
     this.kvUsed += r.kv;
     this.prefixLookup(r.job);
+    this.loraStats();
     this.periodPrompt += r.job.promptTokens;
     if (this.o.ttftMs > 0) r.timer = setTimeout(() => this.emit(r), this.o.ttftMs);
     else this.emit(r);
@@ -181,6 +187,21 @@ export class Engine {
     });
     if (reason === null) j.sink.done();
     this.drain();
+    this.loraStats();
+  }
+
+  /** IterationStats.running_lora_adapters / waiting_lora_adapters: adapter names in first-seen order. */
+  private loraStats(): void {
+    const report = this.o.onLoraStats;
+    if (!report) return;
+    const running = new Set<string>();
+    const waiting = new Set<string>();
+    for (const r of this.live) {
+      if (!r.job.lora) continue;
+      if (r.state === 'running') running.add(r.job.lora);
+      else if (r.state === 'waiting') waiting.add(r.job.lora);
+    }
+    report([...running], [...waiting]);
   }
 
   private abort(r: Run): void {

@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SimConfig } from './config.js';
 import type { Engine } from './engine.js';
 import type { SimLogger } from './log.js';
+import type { SimLora } from './lora.js';
 import type { SimMetrics } from './metrics.js';
 import type { Tokenizer } from './tokenizer.js';
 import type { Json } from './validate.js';
@@ -16,6 +17,8 @@ export interface SimState {
   engine: Engine;
   metrics: SimMetrics;
   logger: SimLogger;
+  /** Served LoRA adapters (OpenAIServingModels.lora_requests). */
+  lora: SimLora;
   /** True while /health should answer 503 (knob, health file or dead engine). */
   unhealthy(): boolean;
   /** Requests in flight, for /load with --enable-server-load-tracking. */

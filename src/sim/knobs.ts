@@ -45,6 +45,8 @@ const SPEC = {
   VLLM_API_KEY: { schema: z.string(), default: null },
   VLLM_LOG_STATS_INTERVAL: { schema: positiveNumber, default: 10 },
   VLLM_HTTP_TIMEOUT_KEEP_ALIVE: { schema: positiveNumber, default: 5 },
+  // vllm/envs.py: "1" or "true" (any case) turns the runtime LoRA routes on; anything else is off.
+  VLLM_ALLOW_RUNTIME_LORA_UPDATING: { schema: z.string().transform((s) => ['1', 'true'].includes(s.trim().toLowerCase())), default: false },
 } as const;
 
 type Spec = typeof SPEC;

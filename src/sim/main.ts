@@ -183,6 +183,12 @@ async function main(): Promise<void> {
     exit(1);
   }
 
+  if (config.loraError !== null) {
+    // LoRAConfig validation happens while the engine config is built, before anything loads.
+    log.raw(`ValueError: ${config.loraError}`, 'stderr');
+    exit(1);
+  }
+
   // vLLM binds its socket before loading, so a busy port fails at once.
   const busy = await portFree(host, port);
   if (busy) {
@@ -229,6 +235,22 @@ async function main(): Promise<void> {
     healthFail: knobs.VLLM_SIM_HEALTH === 'fail',
     healthFile: knobs.VLLM_SIM_HEALTH_FILE as string | null,
   });
+  if (config.lora.runtimeUpdates) {
+    log.log('WARNING', 'api_server.py:1683', 'LoRA dynamic loading & unloading is enabled in the API server. This should ONLY be used for local development!');
+  }
+  // init_static_loras: every --lora-modules adapter loads before the server listens; one failure ends the start-up.
+  for (const m of config.loras) {
+    try {
+      sim.state.lora.load(m.name, m.path, m.baseModelName);
+      log.log('INFO', 'serving_models.py:191', `Loaded new LoRA adapter: name '${m.name}', path '${m.path}'`);
+    } catch (e) {
+      if (e instanceof Error && /^Call to add_lora/.test(e.message)) {
+        core.log('ERROR', 'core.py:720', 'Invocation of add_lora method failed');
+      }
+      log.raw(['Traceback (most recent call last):', '  File "/usr/local/lib/python3.12/dist-packages/vllm/entrypoints/openai/serving_models.py", line 92, in init_static_loras', '    raise ValueError(load_result.error.message)', `ValueError: ${(e as Error).message}`].join('\n'), 'stderr');
+      exit(1);
+    }
+  }
   const shownHost = host.includes(':') ? `[${host}]` : host;
   log.log('INFO', 'api_server.py:1880', `Starting vLLM API server 0 on http://${shownHost}:${port}`);
   log.log('INFO', 'launcher.py:34', 'Available routes are:');

@@ -15,6 +15,7 @@ import { health, load, metrics, modelsHandler, unsupported, version } from './ha
 import { detokenize, renderChat, renderCompletion, tokenize } from './handlers/tokenize.js';
 import { readBody, sendEmpty, sendJson, type Ctx, type Handler, type SimState } from './http.js';
 import type { SimLogger } from './log.js';
+import { SimLora, loraRequestsInfo } from './lora.js';
 import { SimMetrics } from './metrics.js';
 import { docsPage, openapiDocument, redocPage, type RouteDoc } from './openapi.js';
 import { Tokenizer } from './tokenizer.js';
@@ -58,7 +59,10 @@ export function createSimServer(deps: SimServerDeps): SimServer {
     cacheConfig: cacheConfigLabels(config),
     gauges: () => ({ running: engine!.numRunning, waiting: engine!.numWaiting, kvUsage: engine!.kvUsage }),
   });
+  const lora = new SimLora(config.lora, config.servedNames);
+  const loraInfo = config.lora.enabled ? loraRequestsInfo(sim.registry, config.lora.maxLoras) : undefined;
   engine = new Engine({
+    onLoraStats: loraInfo,
     ttftMs: config.ttftMs,
     tokenMs: config.tokenMs,
     maxConcurrency: config.maxConcurrency,
@@ -74,6 +78,7 @@ export function createSimServer(deps: SimServerDeps): SimServer {
     engine,
     metrics: sim,
     logger,
+    lora,
     load: { n: 0 },
     unhealthy() {
       if (dead || deps.healthFail) return true;
@@ -127,6 +132,20 @@ export function createSimServer(deps: SimServerDeps): SimServer {
   add('/v1/chat/completions/render', ['POST'], 'render_chat_completion', renderChat, true);
   add('/v1/completions/render', ['POST'], 'render_completion', renderCompletion, true);
   add('/metrics', ['GET'], 'metrics', metrics);
+  if (config.lora.runtimeUpdates) {
+    // api_server.py registers these only with VLLM_ALLOW_RUNTIME_LORA_UPDATING; success is 200 with a plain-text body.
+    add('/v1/load_lora_adapter', ['POST'], 'load_lora_adapter', (ctx) => {
+      const name = loraField(ctx.body, 'lora_name');
+      const p = loraField(ctx.body, 'lora_path');
+      sendText(ctx.res, lora.load(name, p));
+      logger.log('INFO', 'serving_models.py:191', `Loaded new LoRA adapter: name '${name}', path '${p}'`);
+    }, true);
+    add('/v1/unload_lora_adapter', ['POST'], 'unload_lora_adapter', (ctx) => {
+      const name = loraField(ctx.body, 'lora_name');
+      sendText(ctx.res, lora.unload(name));
+      logger.log('INFO', 'serving_models.py:214', `Removed LoRA adapter: name '${name}'`);
+    }, true);
+  }
 
   const table = new Map<string, Route>();
   for (const r of routes) table.set(r.path, r);
@@ -288,6 +307,20 @@ export function createSimServer(deps: SimServerDeps): SimServer {
 }
 
 const EMPTY: Json = Object.freeze({}) as Json;
+
+/** A required `str` field of LoadLoRAAdapterRequest / UnloadLoRAAdapterRequest (pydantic: 400 when missing or not a string). */
+function loraField(body: Json, field: string): string {
+  const v = body[field];
+  if (v === undefined) throw validationError([{ type: 'missing', loc: ['body', field], msg: 'Field required', input: body }]);
+  if (typeof v !== 'string') throw validationError([{ type: 'string_type', loc: ['body', field], msg: 'Input should be a valid string', input: v }]);
+  return v;
+}
+
+/** Starlette's Response(content=str): no media type, so no content-type header. */
+function sendText(res: ServerResponse, text: string): void {
+  res.writeHead(200, { server: 'uvicorn', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
 
 /** Labels of vllm:cache_config_info, stringified like Python would. */
 function cacheConfigLabels(c: SimConfig): Record<string, string> {

@@ -257,7 +257,7 @@ export function chatCompletions(ctx: Ctx): void {
     };
   }
 
-  const handle = state.engine.submit(job);
+  const handle = state.engine.submit(state.lora.has(model) ? { ...job, lora: model } : job);
   if (!finished) watchDisconnect(ctx, handle);
 }
 

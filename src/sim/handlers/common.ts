@@ -11,7 +11,7 @@ export function resolveModel(state: SimState, body: Json): string {
   const m = body.model;
   if (m === undefined || m === null || m === '') return state.config.servedNames[0]!;
   if (typeof m !== 'string') return state.config.servedNames[0]!;
-  if (state.config.servedNames.includes(m) || state.config.loras.some((l) => l.name === m)) return m;
+  if (state.config.servedNames.includes(m) || state.lora.has(m)) return m;
   throw modelNotFound(m);
 }
 

@@ -171,6 +171,7 @@ export function completions(ctx: Ctx): void {
     finishReasons: choices.map((c) => (c.plan.finishReason === 'length' ? 'length' : 'stop')),
     maxTokens,
     sink: body.stream === true ? streamSink() : fullSink,
+    lora: state.lora.has(model) ? model : null,
   });
   if (!finished) watchDisconnect(ctx, handle);
 }

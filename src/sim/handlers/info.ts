@@ -17,11 +17,13 @@ export function load(ctx: Ctx): void {
 /** /v1/models, rebuilt at most once a second (vLLM stamps `created` with the current time). */
 export function modelsHandler(state: SimState): (ctx: Ctx) => void {
   let sec = -1;
+  let version = -1;
   let body = '';
   return (ctx) => {
     const now = Math.floor(Date.now() / 1000);
-    if (now !== sec) {
+    if (now !== sec || state.lora.version !== version) {
       sec = now;
+      version = state.lora.version;
       body = JSON.stringify(modelList(state, now));
     }
     sendJson(ctx.res, 200, body);
@@ -57,13 +59,16 @@ export function modelList(state: SimState, created: number) {
     max_model_len: config.maxModelLen,
     permission: [permission(created)],
   }));
-  const loras = config.loras.map((l) => ({
+  // serving_models.py show_available_models: LoRA cards have root = lora_path,
+  // parent = base_model_name or the first served name, and no max_model_len.
+  const loras = [...state.lora.requests.values()].map((l) => ({
     id: l.name,
     object: 'model',
     created,
     owned_by: 'vllm',
     root: l.path,
-    parent: config.servedNames[0],
+    parent: l.baseModelName ?? config.servedNames[0],
+    max_model_len: null,
     permission: [permission(created)],
   }));
   return { object: 'list', data: [...base, ...loras] };

@@ -1,0 +1,77 @@
+// The supervisor's LoRA metrics (on its own registry, next to
+// supervisor-metrics.ts), and the per-adapter request count: vLLM's own
+// metrics carry no adapter label (vllm:lora_requests_info only lists the
+// adapters of the current batch), so the supervisor reads the `model` field
+// vLLM puts at the start of every completion and chunk (id, object, created,
+// model: the order of vLLM's pydantic response models) as the response passes.
+import type { IncomingMessage } from 'node:http';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { METRIC_PREFIX } from '../metrics/supervisor-metrics.js';
+import type { LoraAdapters } from './manager.js';
+
+export interface LoraMetrics {
+  requests: Counter<'adapter'>;
+  operations: Counter<'operation' | 'result'>;
+}
+
+export function registerLoraMetrics(registry: Registry, adapters: LoraAdapters): LoraMetrics {
+  const p = METRIC_PREFIX;
+  new Gauge({
+    name: `${p}lora_adapters`,
+    help: 'LoRA adapters of NIM_PEFT_SOURCE by state: loaded in the engine, skipped (invalid or refused), pending (still being written).',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      const s = adapters.summary();
+      this.set({ state: 'loaded' }, s.loaded.length);
+      this.set({ state: 'skipped' }, s.skipped.length);
+      this.set({ state: 'pending' }, s.pending.length);
+    },
+  });
+  const requests = new Counter({
+    name: `${p}lora_requests_total`,
+    help: 'Responses the engine produced for a LoRA adapter (its `model`), by adapter.',
+    labelNames: ['adapter'],
+    registers: [registry],
+  });
+  const operations = new Counter({
+    name: `${p}lora_operations_total`,
+    help: "Runtime loads and unloads of LoRA adapters through vLLM's API (NIM_PEFT_REFRESH_INTERVAL), by result.",
+    labelNames: ['operation', 'result'],
+    registers: [registry],
+  });
+  adapters.onEvent = (e) => operations.inc({ operation: e.kind, result: e.ok ? 'ok' : 'error' });
+  return { requests, operations };
+}
+
+/** How much of a response is searched for `"model"` (vLLM writes it within the first ~100 bytes). */
+const PEEK_BYTES = 1024;
+const MODEL_FIELD = /"model"\s*:\s*"((?:[^"\\]|\\.)*)"/;
+
+/**
+ * A proxy hook: count the response under its adapter when its `model` is one
+ * the supervisor served. Reads at most the first kilobyte; never alters the stream.
+ */
+export function countAdapterResponses(adapters: LoraAdapters, metrics: LoraMetrics): (res: IncomingMessage) => void {
+  return (res) => {
+    if ((res.statusCode ?? 0) >= 400) return;
+    let seen = '';
+    const onData = (chunk: Buffer): void => {
+      seen += chunk.toString('utf8', 0, Math.min(chunk.length, PEEK_BYTES));
+      const m = MODEL_FIELD.exec(seen);
+      if (m) {
+        res.off('data', onData);
+        let name: string;
+        try {
+          name = JSON.parse(`"${m[1]}"`) as string;
+        } catch {
+          return;
+        }
+        if (adapters.isAdapter(name)) metrics.requests.inc({ adapter: name });
+      } else if (seen.length >= PEEK_BYTES) {
+        res.off('data', onData);
+      }
+    };
+    res.on('data', onData);
+  };
+}
