@@ -29,8 +29,12 @@ export async function selectProfileCommand(args: string[], deps: PlanDeps = {}):
   for (const w of config.warnings) log.warn(w);
   const plan = await planLaunch(config, deps);
   for (const w of plan.warnings) log.warn(w);
+  // With NIM_PEFT_SOURCE, the adapters found now decide the LoRA flags (warnings for skipped ones go to stderr).
+  const lora = config.lora.peftSource
+    ? await (await import('../lora/index.js')).prepareLora({ config, manifest: plan.manifest, selection: plan.selection, servedModelName: plan.servedModelName, logger: log })
+    : undefined;
   const command = withPortPlaceholder(
-    buildEngineCommand({ manifest: plan.manifest, selection: plan.selection, config, host: ENGINE_HOST, port: 0 }),
+    buildEngineCommand({ manifest: plan.manifest, selection: plan.selection, config, host: ENGINE_HOST, port: 0, lora: lora?.launch }),
   );
   const report = buildSelectionReport({
     selection: plan.selection,

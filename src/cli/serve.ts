@@ -224,9 +224,6 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     // --lora-modules follow the adapters served, for an engine restart.
     const { engineLoraApi } = await import('../lora/index.js');
     lora.adapters.startRefresh(engineLoraApi(engineUrl, config.lora.apiTimeoutMs), resolved.args, () => lifecycle.isReady);
-    supervisor.on('spawned', () => {
-      if (supervisor.restarts > 0) lora.adapters.engineRestarted();
-    });
   }
 
   // Shutdown on SIGTERM/SIGINT: stop taking work, let in-flight requests finish

@@ -181,17 +181,6 @@ export class LoraAdapters {
     this.#timer.unref();
   }
 
-  /** A (re)started engine has exactly the adapters its --lora-modules list. */
-  engineRestarted(): void {
-    if (!this.#args) return;
-    const listed = new Set(this.#loaded.keys());
-    this.#loaded.clear();
-    for (const name of listed) {
-      const e = this.#current.get(name);
-      if (e?.check.ok) this.#loaded.set(name, e.check.adapter);
-    }
-  }
-
   /** One refresh: scan, then load and unload through the engine. Never throws. */
   async refresh(): Promise<void> {
     try {
