@@ -341,7 +341,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   await closeServer(server);
   proxy.destroy();
   gpuSampler.stop();
-  lora?.adapters.stop();
+  lora?.adapters.close();
   process.off('SIGTERM', onSignal);
   process.off('SIGINT', onSignal);
 

@@ -225,7 +225,8 @@ export class LoraAdapters {
     if (this.#args) setLoraModules(this.#args, [...this.#loaded.values()]);
   }
 
-  stop(): void {
+  /** Stop refreshing (a refresh under way finishes on its own). */
+  close(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
   }
