@@ -217,3 +217,45 @@ describe('configuration and selection', () => {
     assert.throws(() => selectProfile(manifest, inv, explicit), (e: unknown) => e instanceof SelectionError && /no LoRA support/.test(e.message));
   });
 });
+
+describe('LoraAdapters (refresh through the runtime API)', async () => {
+  const { LoraAdapters } = await import('../src/lora/manager.js');
+  const logs: Array<{ level: string; msg: string }> = [];
+  const logger = {
+    info: (_o: unknown, msg: string) => logs.push({ level: 'info', msg }),
+    warn: (_o: unknown, msg: string) => logs.push({ level: 'warn', msg }),
+  } as never;
+
+  test('loads stable adapters, unloads removed ones, warns once, keeps --lora-modules in step', async () => {
+    let scan = new Map<string, ScanEntry>([['a', entry('a', '1')], ['bad', entry('bad', '1', false)]]);
+    const calls: string[] = [];
+    const refuse = new Set(['c']);
+    const api = {
+      load: async (name: string) => {
+        calls.push(`load ${name}`);
+        if (refuse.has(name)) throw new Error('vLLM refused to load it (400: nope)');
+      },
+      unload: async (name: string) => void calls.push(`unload ${name}`),
+    };
+    const m = new LoraAdapters({ lora: loadConfig({ NIM_PEFT_SOURCE: tmp, NIM_PEFT_REFRESH_INTERVAL: '60' }).lora, names, logger, scan: async () => scan, settleMs: 0 });
+    await m.discover();
+    const launch = planLoraLaunch({ lora: loadConfig({ NIM_PEFT_SOURCE: tmp, NIM_PEFT_REFRESH_INTERVAL: '60' }).lora, profile: parseManifest(MANIFEST, '/m.yaml').profiles[1]!, passthroughArgs: [], adapters: m.candidates() });
+    m.launchWith(launch);
+    const args = ['serve', 'x', '--max-cpu-loras', '4', '--lora-modules', 'a=/a/a'];
+    m.startRefresh(api, args, () => true);
+    m.close(); // the timer is not needed: refresh() is called directly
+    assert.deepEqual(m.summary().loaded.map((a) => a.name), ['a']);
+
+    scan = new Map([['b', entry('b', '1')], ['c', entry('c', '1')], ['bad', entry('bad', '1', false)]]);
+    await m.refresh(); // a is gone; b and c are new (pending)
+    await m.refresh(); // b and c held still: load (c refused)
+    await m.refresh(); // nothing changes: no retry of c, no new warnings
+    assert.deepEqual(calls, ['unload a', 'load b', 'load c']);
+    assert.deepEqual(args.slice(args.indexOf('--lora-modules')), ['--lora-modules', 'b=/a/b']);
+    assert.deepEqual(m.summary().loaded.map((a) => a.name), ['b']);
+    assert.deepEqual(m.summary().skipped.map((s) => s.name).sort(), ['bad', 'c']);
+    assert.equal(logs.filter((l) => l.msg.startsWith('LoRA adapter bad skipped')).length, 1);
+    assert.equal(logs.filter((l) => l.msg.startsWith('LoRA adapter c skipped: vLLM refused')).length, 1);
+    assert.ok(m.isAdapter('a') && m.isAdapter('b') && !m.isAdapter('c'));
+  });
+});
