@@ -16,9 +16,11 @@ import { createLogger, type Logger } from '../log/logger.js';
 import { createRedactor, secretValues } from '../log/redact.js';
 import { findExecutable } from '../process/executable.js';
 import { closeServer } from '../server/close-server.js';
+import { createCors } from '../server/cors.js';
 import { sendError } from '../server/errors.js';
 import { loadTlsOptions } from '../server/tls.js';
 import { InflightTracker } from '../server/inflight.js';
+import { bootUpgradeHandler, type UpgradeHandler } from '../server/upgrade.js';
 
 /**
  * What serve needs only once the engine is spawned (the HTTP app, metrics, the
@@ -31,6 +33,7 @@ function loadRuntime() {
     import('../metrics/supervisor-metrics.js'),
     import('../server/app.js'),
     import('../server/proxy.js'),
+    import('../server/websocket-proxy.js'),
   ]);
 }
 
@@ -149,8 +152,15 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   // The public port opens at once: liveness answers from now on, and a port in use fails fast.
   const lifecycle = new Lifecycle();
   lifecycle.on('change', (c) => logger.info({ from: c.from, to: c.to, reason: c.reason }, `engine state ${c.from} -> ${c.to}`));
-  let handler: http.RequestListener = bootHandler(lifecycle);
+  const cors = createCors(config.cors);
+  const boot = bootHandler(lifecycle);
+  let handler: http.RequestListener = (req, res) => {
+    if (!cors.apply(req, res)) boot(req, res);
+  };
   const server = createPublicServer(config, (req, res) => handler(req, res));
+  // Every request with an Upgrade header comes here instead (upgrade.ts decides what it gets).
+  let upgrade: UpgradeHandler = bootUpgradeHandler(server);
+  server.on('upgrade', (req: http.IncomingMessage, socket, head: Buffer) => upgrade(req, socket, head));
   await listen(server, config);
   const scheme = config.tls.mode === 'DISABLED' ? 'http' : 'https';
   logger.info(
@@ -270,6 +280,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     { createSupervisorMetrics, trackEngineState },
     { createApp, guardRequestTargets },
     { createEngineProxy },
+    { createUpgradeHandler },
   ] = await loadRuntime();
   const metrics = createSupervisorMetrics();
   trackEngineState(metrics.registry, lifecycle);
@@ -307,6 +318,8 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     maxRequestBodyBytes: config.maxRequestBodyBytes,
     maxInflight: config.maxInflightRequests,
     onEngineResponse: lora && loraHooks && loraMetrics ? loraHooks.countAdapterResponses(lora.adapters, loraMetrics) : undefined,
+    sseKeepAliveIntervalMs: config.sseKeepAliveIntervalMs,
+    keepAliveTimeoutMs: config.keepAliveTimeoutMs,
   });
   const gpuSampler = new GpuSampler({
     registry: metrics.registry,
@@ -330,7 +343,19 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     protectMetrics: config.metricsRequireAuth,
     lora: lora?.adapters,
   });
-  handler = guardRequestTargets(app, metrics);
+  handler = guardRequestTargets(app, metrics, cors);
+  const websockets = createUpgradeHandler({
+    server,
+    target: () => engineUrl(),
+    lifecycle,
+    inflight,
+    metrics,
+    logger,
+    apiKey: config.apiKey,
+    maxInflight: config.maxInflightRequests,
+    cors: config.cors,
+  });
+  upgrade = websockets;
 
   // stop() settles `done` too, so this covers both a shutdown and an engine failure.
   const outcome = await supervisor.done;
@@ -339,6 +364,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
 
   // Let error responses already written reach their clients, then close everything.
   await closeServer(server);
+  websockets.destroy(); // upgraded sockets are no longer the server's to close
   proxy.destroy();
   gpuSampler.stop();
   lora?.adapters.close();

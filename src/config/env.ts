@@ -61,8 +61,12 @@ export interface Config {
   headersTimeoutMs: number;
   /** Time a client gets to send the whole request (headers and body). */
   requestTimeoutMs: number;
-  /** Idle time before a keep-alive connection is closed. */
+  /** Idle time before a keep-alive connection is closed (above load balancers' 60 s idle timeouts). */
   keepAliveTimeoutMs: number;
+  /** Silence on a proxied event stream before a `: keep-alive` comment is written (0 = never). */
+  sseKeepAliveIntervalMs: number;
+  /** CORS: the supervisor answers preflights and owns every response's CORS headers. */
+  cors: CorsSettings;
   /** Open client connections accepted at once (0 = no cap). */
   maxConnections: number;
   /** Proxied requests in flight at once; beyond it → 429 (0 = no cap). */
@@ -112,6 +116,20 @@ export interface ClusterConfig {
   startTimeoutMs: number;
   /** NIM_RAY_COMMAND: the `ray` executable (looked up on PATH unless it contains a slash). */
   rayCommand: string;
+}
+
+/** NIM 2.x's NIM_CORS_* variables. `'*'` = any. */
+export interface CorsSettings {
+  /** NIM_CORS_ALLOW_ORIGINS: `*` or exact origins (`scheme://host[:port]`, lower case). */
+  allowOrigins: '*' | string[];
+  /** NIM_CORS_ALLOW_METHODS: `*` or upper-case method names. */
+  allowMethods: '*' | string[];
+  /** NIM_CORS_ALLOW_HEADERS: `*` (whatever the preflight asks for) or lower-case header names. */
+  allowHeaders: '*' | string[];
+  /** NIM_CORS_EXPOSE_HEADERS: lower-case response header names a page may read (`*` = all). */
+  exposeHeaders: '*' | string[];
+  /** NIM_CORS_MAX_AGE: seconds a browser may cache a preflight answer. */
+  maxAgeSeconds: number;
 }
 
 export interface TlsConfig {
@@ -247,6 +265,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     headersTimeoutMs: v.NIM_HEADERS_TIMEOUT,
     requestTimeoutMs: v.NIM_REQUEST_TIMEOUT,
     keepAliveTimeoutMs: v.NIM_KEEP_ALIVE_TIMEOUT,
+    sseKeepAliveIntervalMs: v.NIM_SSE_KEEPALIVE_INTERVAL,
+    cors: {
+      allowOrigins: v.NIM_CORS_ALLOW_ORIGINS,
+      allowMethods: v.NIM_CORS_ALLOW_METHODS,
+      allowHeaders: v.NIM_CORS_ALLOW_HEADERS,
+      exposeHeaders: v.NIM_CORS_EXPOSE_HEADERS,
+      maxAgeSeconds: v.NIM_CORS_MAX_AGE,
+    },
     maxConnections: v.NIM_MAX_CONNECTIONS,
     maxInflightRequests: v.NIM_MAX_INFLIGHT_REQUESTS,
     cudaVisibleDevices: v.CUDA_VISIBLE_DEVICES,

@@ -76,6 +76,43 @@ export function secondsKind(min: number): Kind<number> {
   };
 }
 
+/** Seconds (>= min) as milliseconds, or 0 for off. */
+export function secondsOrOffKind(min: number): Kind<number> {
+  return {
+    type: 'seconds',
+    accepts: `a number of seconds >= ${min}, or 0 to turn it off`,
+    parse: (raw) => {
+      if (!/^\s*\d+(\.\d+)?\s*$/.test(raw)) return undefined;
+      const n = Number(raw);
+      return n === 0 ? 0 : n >= min ? Math.round(n * 1000) : undefined;
+    },
+    show: (ms) => String(ms / 1000),
+  };
+}
+
+/** `*` alone (any), or a comma-separated list whose items each match `item` (normalized, deduplicated). */
+export function listOrAnyKind(what: string, item: RegExp, normalize: (s: string) => string): Kind<'*' | string[]> {
+  return {
+    type: 'list',
+    accepts: `* or a comma-separated list of ${what}`,
+    parse: (raw) => {
+      const items = raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '');
+      if (items.length === 1 && items[0] === '*') return '*';
+      if (items.length === 0 || !items.every((s) => item.test(s))) return undefined;
+      return [...new Set(items.map(normalize))];
+    },
+    show: (v) => (v === '*' ? '*' : v.join(',')),
+  };
+}
+
+/** RFC 9110 token: method and header names. */
+export const HTTP_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** A serialized origin as browsers send it: scheme://host[:port], no path, no trailing slash. */
+export const HTTP_ORIGIN = /^[a-z][a-z0-9+.-]*:\/\/(\[[0-9a-fA-F:.]+\]|[^/:\s?#]+)(:\d{1,5})?$/i;
+
 /** A share of something, 0 < x <= 1 (vLLM's --gpu-memory-utilization). */
 export function fractionKind(note = ''): Kind<number> {
   return {

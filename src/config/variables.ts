@@ -13,11 +13,15 @@ import {
   boolKind,
   contextLenKind,
   hostKind,
+  HTTP_ORIGIN,
+  HTTP_TOKEN,
   intKind,
+  listOrAnyKind,
   logLevelKind,
   pathKind,
   rawKind,
   secondsKind,
+  secondsOrOffKind,
   sizeKind,
   stringKind,
   tlsModeKind,
@@ -36,6 +40,15 @@ export const GROUPS = {
       'Secrets in general: the values of variables whose names look like secrets (`*_KEY`, `*_TOKEN`, `*_SECRET`, ' +
       '`*PASSWORD*`, `HF_TOKEN`, `NGC_API_KEY`) are masked as `***` in everything the supervisor logs or returns, ' +
       "including the engine's own output.",
+  },
+  cors: {
+    title: 'CORS',
+    intro:
+      'The supervisor answers CORS preflights itself, for every path and before the API key check (browsers never ' +
+      'send credentials on a preflight), and sets the CORS headers of every response; the engine\'s own CORS headers ' +
+      'are dropped, so there is one source of truth. Names and the `*` default for origins are NIM 2.x\'s. ' +
+      'Credentials mode (cookies) is not offered: use `Authorization: Bearer`. A WebSocket handshake (`/v1/realtime`) ' +
+      'from a browser origin not in a list of origins is refused with 403.',
   },
   limits: { title: 'Limits', intro: '' },
   lifecycle: { title: 'Lifecycle', intro: '' },
@@ -306,11 +319,29 @@ export const TABLE = {
   },
   NIM_KEEP_ALIVE_TIMEOUT: {
     kind: secondsKind(0.1),
-    default: 5_000,
+    // Above the 60 s idle timeout of ingress-nginx's upstream pool and of cloud load balancers.
+    default: 75_000,
     group: 'limits',
     nim: 'ours',
-    description: 'Seconds an idle keep-alive connection stays open.',
-    example: '30',
+    description:
+      'Seconds an idle keep-alive connection stays open; every response, proxied ones included, announces it as ' +
+      '`Keep-Alive: timeout=N`. Keep it above the idle timeout of whatever pools connections to the supervisor ' +
+      '(ingress-nginx, cloud load balancers: 60 s), so that the client side always closes first; see ' +
+      '[Ingress and load balancers](deployment.md#ingress-and-load-balancers). `NIM_HEADERS_TIMEOUT` counts from a ' +
+      "request's first byte, not from the idle time before it, so it need not exceed this.",
+    example: '620',
+  },
+  NIM_SSE_KEEPALIVE_INTERVAL: {
+    kind: secondsOrOffKind(0.1),
+    default: 15_000,
+    group: 'limits',
+    nim: 'ours',
+    description:
+      'Seconds an event stream (`"stream": true`) may stay silent before the supervisor writes an SSE comment line ' +
+      '`: keep-alive` (only between events, never inside one; SSE clients ignore comments). Keeps a long prefill or ' +
+      "queue wait from tripping a proxy's read timeout (nginx `proxy_read_timeout`, 60 s by default): keep it below " +
+      'that timeout. `0` = off.',
+    example: '5',
   },
   NIM_MAX_CONNECTIONS: {
     kind: intKind(0),
@@ -328,6 +359,55 @@ export const TABLE = {
     nim: 'ours',
     description: 'Proxied requests in flight at once; beyond it 429 with `Retry-After: 1` (`0` = no cap).',
     example: '2000',
+  },
+
+  // --- CORS -------------------------------------------------------------------
+  NIM_CORS_ALLOW_ORIGINS: {
+    kind: listOrAnyKind('origins like https://app.example.com', HTTP_ORIGIN, (s) => s.toLowerCase()),
+    default: '*',
+    group: 'cors',
+    nim: '2.x',
+    description:
+      '`*` (any page) or a comma-separated list of exact origins (`scheme://host[:port]`, no path). A listed origin ' +
+      'is echoed back with `Vary: Origin`; any other gets no CORS headers and its preflight 400, so the browser ' +
+      'refuses the call.',
+    example: 'https://chat.example.com,http://localhost:3000',
+  },
+  NIM_CORS_ALLOW_METHODS: {
+    kind: listOrAnyKind('HTTP methods like GET,POST', HTTP_TOKEN, (s) => s.toUpperCase()),
+    default: '*',
+    group: 'cors',
+    nim: '2.x',
+    description: '`*` (`DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT`, as vLLM answers) or a list of methods.',
+    example: 'GET,POST',
+  },
+  NIM_CORS_ALLOW_HEADERS: {
+    kind: listOrAnyKind('header names like authorization,content-type', HTTP_TOKEN, (s) => s.toLowerCase()),
+    default: '*',
+    group: 'cors',
+    nim: '2.x',
+    description:
+      '`*` (whatever the preflight asks for, `Authorization` included) or a list of request header names; the ' +
+      'CORS-safelisted ones (`Accept`, `Accept-Language`, `Content-Language`, `Content-Type`) are always allowed.',
+    example: 'authorization,content-type,x-request-id',
+  },
+  NIM_CORS_EXPOSE_HEADERS: {
+    kind: listOrAnyKind('header names like x-request-id', HTTP_TOKEN, (s) => s.toLowerCase()),
+    default: [],
+    defaultText: 'none',
+    group: 'cors',
+    nim: '2.x',
+    description: 'Response headers a page may read beyond the safelisted ones (`*` = all).',
+    example: 'x-request-id',
+  },
+  NIM_CORS_MAX_AGE: {
+    kind: intKind(0, 604_800),
+    default: 600,
+    unit: 'seconds',
+    group: 'cors',
+    nim: '2.x',
+    description: 'Seconds a browser may cache a preflight answer.',
+    example: '3600',
   },
 
   // --- Lifecycle ------------------------------------------------------------

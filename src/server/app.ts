@@ -6,6 +6,7 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import type { Logger } from '../log/logger.js';
 import type { SupervisorMetrics } from '../metrics/supervisor-metrics.js';
 import { bearerMatcher, requireApiKey } from './auth.js';
+import type { Cors } from './cors.js';
 import { sendError } from './errors.js';
 import { managementRouter, type ManagementDeps } from './management.js';
 import type { EngineProxy } from './proxy.js';
@@ -24,13 +25,18 @@ export interface AppDeps extends ManagementDeps {
 
 /**
  * Wrap the app with the request-target guard (see request-target.ts): unsafe
- * targets are refused before routing, and the connection is closed.
+ * targets are refused before routing, and the connection is closed. Then CORS
+ * (cors.ts): preflights are answered here, before authentication and routing.
  */
-export function guardRequestTargets(app: Express, metrics: SupervisorMetrics) {
+export function guardRequestTargets(app: Express, metrics: SupervisorMetrics, cors?: Cors) {
   const fast = fastRoutes.get(app);
   return (req: IncomingMessage, res: ServerResponse): void => {
     const url = req.url;
     if (isSafeRequestTarget(url)) {
+      if (cors !== undefined && cors.apply(req, res)) {
+        metrics.requests.inc({ route: 'cors_preflight', method: 'OPTIONS', status: String(res.statusCode) });
+        return;
+      }
       // Proxied inference routes skip express (see fastRoute); everything else goes through it.
       if (fast !== undefined) {
         const q = url!.indexOf('?');

@@ -12,6 +12,8 @@ import type { Logger } from '../log/logger.js';
 import type { SupervisorMetrics } from '../metrics/supervisor-metrics.js';
 import { openAIError, sendError } from './errors.js';
 import type { InflightTracker } from './inflight.js';
+import { isCorsResponseHeader } from './cors.js';
+import { SSE_ANTI_BUFFERING, SseKeepAlive } from './sse-keepalive.js';
 
 /**
  * Keep-alive agent to the engine. uvicorn closes idle connections after 5 s, so
@@ -54,6 +56,10 @@ export interface EngineProxyOptions {
   maxInflight: number;
   /** Sees each engine response as it starts (read-only observers, e.g. per-LoRA-adapter counts). */
   onEngineResponse?: ((res: IncomingMessage) => void) | undefined;
+  /** Silence on an event stream before a `: keep-alive` comment (ms; 0 = never). */
+  sseKeepAliveIntervalMs?: number;
+  /** The public server's keep-alive timeout (ms), announced as `Keep-Alive: timeout=N`. */
+  keepAliveTimeoutMs?: number;
 }
 
 // Hop-by-hop headers (RFC 9110 §7.6.1) describe one connection and must not be
@@ -109,6 +115,9 @@ function notReadyMessage(lifecycle: Lifecycle): string {
 
 export function createEngineProxy(opts: EngineProxyOptions): EngineProxy {
   const { lifecycle, inflight, metrics, logger } = opts;
+  const sseKeepAliveMs = opts.sseKeepAliveIntervalMs ?? 0;
+  // Node announces its keep-alive timeout on its own responses only; proxied ones set Connection themselves.
+  const keepAliveHint = opts.keepAliveTimeoutMs ? `timeout=${Math.floor(opts.keepAliveTimeoutMs / 1000)}` : undefined;
   const agent = new EngineAgent();
   const proxy = createProxyServer({
     agent,
@@ -128,12 +137,22 @@ export function createEngineProxy(opts: EngineProxyOptions): EngineProxy {
     }
     for (const h of HOP_BY_HOP) if (h in headers) delete headers[h];
     // The engine's connection is not the client's: answer as the client's connection allows.
-    headers.connection = (res as ServerResponse).shouldKeepAlive ? 'keep-alive' : 'close';
+    const keepAlive = (res as ServerResponse).shouldKeepAlive;
+    headers.connection = keepAlive ? 'keep-alive' : 'close';
+    if (keepAlive && keepAliveHint !== undefined) headers['keep-alive'] = keepAliveHint;
+    // CORS headers are the supervisor's (cors.ts set them on `res` already): drop the engine's.
+    for (const h in headers) if (isCorsResponseHeader(h)) delete headers[h];
+    const vary = (res as ServerResponse).getHeader('vary');
+    if (vary !== undefined && headers.vary !== undefined) headers.vary = `${String(vary)}, ${headers.vary}`;
     const ctx = (res as WithCtx)[CTX];
     if (!ctx) return;
     opts.onEngineResponse?.(proxyRes);
     ctx.sse = String(headers['content-type'] ?? '').startsWith(SSE);
-    if (ctx.sse) proxyRes.once('data', () => ctx.route.ttfb.observe((performance.now() - ctx.start) / 1000));
+    if (ctx.sse) {
+      proxyRes.once('data', () => ctx.route.ttfb.observe((performance.now() - ctx.start) / 1000));
+      for (const [k, v] of Object.entries(SSE_ANTI_BUFFERING)) if (headers[k] === undefined || k === 'x-accel-buffering') headers[k] = v;
+      startStream(proxyRes, res as ServerResponse, sseKeepAliveMs);
+    }
     // The engine may break the connection after the response began (it crashed or was
     // stopped): end the client's response in a way the client can tell apart from success.
     proxyRes.on('error', ignore);
@@ -271,6 +290,23 @@ type WithCtx = ServerResponse & { [CTX]?: RequestContext };
 
 function ignore(): void {
   /* errors are handled through 'close' */
+}
+
+/**
+ * An event stream starts: its status and headers go to the client now (not
+ * with the first event, which may be a long prefill away), and silences get
+ * keep-alive comments (sse-keepalive.ts).
+ */
+function startStream(proxyRes: IncomingMessage, res: ServerResponse, keepAliveMs: number): void {
+  // http-proxy applies the status and headers right after 'proxyRes', then pipes.
+  process.nextTick(() => {
+    if (!res.headersSent && !res.destroyed) res.flushHeaders();
+  });
+  if (keepAliveMs <= 0) return;
+  const keepAlive = new SseKeepAlive(res, { intervalMs: keepAliveMs });
+  proxyRes.on('data', (chunk: Buffer) => keepAlive.observe(chunk));
+  proxyRes.once('end', () => keepAlive.stop());
+  res.once('close', () => keepAlive.stop());
 }
 
 

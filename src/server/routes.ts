@@ -42,3 +42,10 @@ export const PROXIED_ROUTES: readonly ProxiedRoute[] = [
   { method: 'GET', path: '/docs/oauth2-redirect' },
   { method: 'GET', path: '/redoc' },
 ];
+
+/**
+ * Routes where a WebSocket handshake is passed through to the engine (everything
+ * else refuses one). vLLM's realtime transcription API, for models with the
+ * `realtime` task (vllm/entrypoints/openai/realtime/api_router.py).
+ */
+export const WEBSOCKET_ROUTES: readonly string[] = ['/v1/realtime'];

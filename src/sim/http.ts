@@ -60,6 +60,22 @@ export function sendJson(res: ServerResponse, status: number, body: string, extr
   res.end(body);
 }
 
+/**
+ * Start an event stream: status line and headers go out now, before the first
+ * token. vLLM returns `StreamingResponse(content=generator, media_type="text/event-stream")`
+ * once the request is validated (openai/api_server.py create_chat_completion /
+ * create_completion), and Starlette sends `http.response.start` before it
+ * iterates the generator, which uvicorn writes to the socket at once
+ * (uvicorn/protocols/http/httptools_impl.py, RequestResponseCycle.send). So a
+ * client sees 200 and the headers during a long prefill or a queue.
+ */
+export function startEventStream(ctx: Ctx): void {
+  const res = ctx.res;
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(200, { server: 'uvicorn', 'content-type': 'text/event-stream; charset=utf-8', ...idHeaders(ctx) });
+  res.flushHeaders();
+}
+
 export function sendEmpty(res: ServerResponse, status: number): void {
   res.writeHead(status, { server: 'uvicorn', 'content-length': 0 });
   res.end();

@@ -18,6 +18,7 @@ import type { SimLogger } from './log.js';
 import { SimLora, loraRequestsInfo } from './lora.js';
 import { SimMetrics } from './metrics.js';
 import { docsPage, openapiDocument, redocPage, type RouteDoc } from './openapi.js';
+import { attachRealtime, hasRealtimeTask } from './realtime.js';
 import { Tokenizer } from './tokenizer.js';
 import { isObject, type Json } from './validate.js';
 
@@ -279,6 +280,8 @@ export function createSimServer(deps: SimServerDeps): SimServer {
   // Large uploads (base64 images) may take a while; Node's default 300 s cap is not vLLM's.
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
+  // WebSocket handshakes (realtime.ts): /v1/realtime exists, as in vLLM, only for a model with the realtime task.
+  const realtime = attachRealtime(server, state, { enabled: hasRealtimeTask(config.model), authorized, needsAuth: keyDigests.length > 0 });
 
   return {
     server,
@@ -298,6 +301,7 @@ export function createSimServer(deps: SimServerDeps): SimServer {
     },
     close() {
       engine.abortAll();
+      realtime.close();
       return new Promise((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();

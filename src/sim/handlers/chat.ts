@@ -3,7 +3,7 @@
 import { parseMessages, renderChat, type ChatMessage } from '../chat-template.js';
 import { badRequest } from '../errors.js';
 import { plan, type FinishReason, type Plan } from '../generator.js';
-import { idHeaders, requestId, sendJson, type Ctx, type SimState } from '../http.js';
+import { idHeaders, requestId, sendJson, startEventStream, type Ctx, type SimState } from '../http.js';
 import { IMAGE_ID } from '../tokenizer.js';
 import { makeToolCall, type ToolCall } from '../tools.js';
 import { Checker, isObject, type Json } from '../validate.js';
@@ -214,6 +214,7 @@ export function chatCompletions(ctx: Ctx): void {
     const res = ctx.res;
     let buf = '';
     const tail = (step: number) => (continuous ? `],"usage":${usageJson(step)}}\n\n` : ']}\n\n');
+    startEventStream(ctx);
     const write = (final: boolean) => {
       if (res.destroyed) return;
       if (!res.headersSent) {

@@ -3,7 +3,7 @@
 // exclude_unset=False), unlike chat chunks.
 import { badRequest } from '../errors.js';
 import { plan, type Plan } from '../generator.js';
-import { idHeaders, requestId, sendJson, type Ctx, type SimState } from '../http.js';
+import { idHeaders, requestId, sendJson, startEventStream, type Ctx, type SimState } from '../http.js';
 import { Checker, isObject, type Json } from '../validate.js';
 import { watchDisconnect } from './chat.js';
 import { checkCommon, logReceived, readSampling, resolveModel, seedFor, usageBody } from './common.js';
@@ -126,6 +126,7 @@ export function completions(ctx: Ctx): void {
     const continuous = includeUsage && so?.continuous_usage_stats === true;
     const head = `data: {"id":${J(id)},"object":"text_completion","created":${created},"model":${J(model)},"choices":[`;
     const res = ctx.res;
+    startEventStream(ctx);
     let buf = '';
     const write = (final: boolean) => {
       if (res.destroyed) return;
