@@ -6,17 +6,18 @@
 //   (c) client → nginx → simulator (Debian's nginx, generated config; skipped if missing)
 // Phases: 1 non-streaming chat at concurrency 1/16/64 (wrk, or autocannon if wrk
 // is missing); 2 concurrent SSE streams (bench/stream-client.ts, a child);
-// 3 10 MiB image bodies at concurrency 8; 4 start-up; 5 /v1/metrics scrapes under load.
+// 3 10 MiB image bodies at concurrency 8; 4 start-up; 5 /v1/metrics scrapes under load;
+// 6 the supervisor's CPU per request with tracing off and on (NIM_ENABLE_OTEL, spans to a loopback sink).
 // Prints one summary table and writes bench/results/<timestamp>.json and latest.json.
 //
-// Options: --phases 1,2,3,4,5  --seconds 3  --rounds 3  --streams 100,1000,5000
+// Options: --phases 1,2,3,4,5,6  --seconds 3  --rounds 3  --streams 100,1000,5000
 //          --token-ms 20  --cpu-prof (supervisor runs with --cpu-prof into bench/results/profiles)
 //          --no-nginx
 // Everything listens on and talks to 127.0.0.1 only. Every process started here
 // is stopped here, by pid, and every loop has a count and a deadline.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import { Agent, createServer, request } from 'node:http';
 import { createConnection } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,7 +36,7 @@ function opt(name: string, def: string): string {
   return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : def;
 }
 const flag = (name: string): boolean => process.argv.includes(`--${name}`);
-const PHASES = new Set(opt('phases', '1,2,3,4,5').split(',').map(Number));
+const PHASES = new Set(opt('phases', '1,2,3,4,5,6').split(',').map(Number));
 const SECONDS = Number(opt('seconds', '3'));
 const ROUNDS = Number(opt('rounds', '3'));
 const STREAM_LEVELS = opt('streams', '100,1000,5000').split(',').map(Number);
@@ -243,7 +244,7 @@ async function firstOk(port: number, p: string, deadline: number, ok: (body: str
   throw new Error(`${p} on ${port} never answered 200`);
 }
 
-async function startSupervisor(tokenMs: number, label: string): Promise<Supervisor> {
+async function startSupervisor(tokenMs: number, label: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<Supervisor> {
   const port = await findFreePort();
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -260,6 +261,7 @@ async function startSupervisor(tokenMs: number, label: string): Promise<Supervis
     VLLM_SIM_TOKEN_MS: String(tokenMs),
     // The CPU profile's --max-num-seqs would queue requests in the engine; 5,000 streams must all run at once.
     VLLM_SIM_MAX_CONCURRENCY: '100000',
+    ...extraEnv,
   };
   delete env.FAKE_NVIDIA_SMI;
   const nodeArgs: string[] = [];
@@ -731,6 +733,39 @@ async function main(): Promise<void> {
     await stopChild(sup.proc);
   }
 
+  // ---------- phase 6: what tracing costs. Two supervisors, interleaved rounds, the same load;
+  // CPU of the supervisor process from /proc over each run, per request.
+  if (PHASES.has(6)) {
+    const sink = await startOtlpSink();
+    const off = await startSupervisor(0, 'trace-off');
+    const on = await startSupervisor(0, 'trace-on', { NIM_ENABLE_OTEL: '1', OTEL_EXPORTER_OTLP_ENDPOINT: sink.url });
+    const chatFile = path.join(tmpDir, 'chat6.json');
+    writeFileSync(chatFile, JSON.stringify({ model: off.model, messages: [{ role: 'user', content: 'Say hello to the benchmark.' }], max_tokens: 16 }));
+    for (const s of [off, on]) await load(s.port, '/v1/chat/completions', chatFile, 16, 1);
+    const per: Record<'off' | 'on', number[]> = { off: [], on: [] };
+    for (let r = 0; r < ROUNDS && Date.now() < BENCH_DEADLINE; r++) {
+      for (const [k, s] of [['off', off], ['on', on]] as const) {
+        const cpu0 = cpuSecondsOf(s.proc.pid);
+        const res = await load(s.port, '/v1/chat/completions', chatFile, 16, SECONDS);
+        per[k].push(((cpuSecondsOf(s.proc.pid) - cpu0) * 1e6) / Math.max(1, res.requests));
+      }
+      console.log(`phase 6 round ${r + 1}: tracing off ${f(per.off[r]!, 1)} µs/request, on ${f(per.on[r]!, 1)} µs/request`);
+    }
+    const phase6 = { cpuUsPerRequest: { off: median(per.off), on: median(per.on) }, rounds: per, spansReceived: sink.spans() };
+    results.phase6 = phase6;
+    table.push('', '6. Tracing (non-streaming chat, c=16; supervisor CPU per request, medians)');
+    table.push('| tracing | µs CPU / request |', '|---|---:|');
+    table.push(`| off (default: no tracing code on the request path) | ${f(phase6.cpuUsPerRequest.off, 1)} |`);
+    table.push(`| on (NIM_ENABLE_OTEL=1, batch export to a loopback sink) | ${f(phase6.cpuUsPerRequest.on, 1)} (${f(phase6.cpuUsPerRequest.on / phase6.cpuUsPerRequest.off, 2)}×) |`);
+    targets['tracing on adds < 50% CPU per request'] = {
+      met: phase6.cpuUsPerRequest.on < 1.5 * phase6.cpuUsPerRequest.off,
+      detail: `${f(phase6.cpuUsPerRequest.off, 1)} → ${f(phase6.cpuUsPerRequest.on, 1)} µs/request; ${sink.spans()} spans exported`,
+    };
+    await stopChild(off.proc);
+    await stopChild(on.proc);
+    await sink.close();
+  }
+
   if (startups.length > 0) {
     const s = {
       samples: startups,
@@ -762,6 +797,34 @@ async function main(): Promise<void> {
   writeFileSync(path.join(resultsDir, `${stamp}.json`), JSON.stringify(results, null, 2));
   writeFileSync(path.join(resultsDir, 'latest.json'), JSON.stringify(results, null, 2));
   console.log(`results: bench/results/${stamp}.json (and latest.json)`);
+}
+
+/** User + system CPU seconds of a process so far (/proc/PID/stat fields 14 and 15, in clock ticks of 100 Hz). */
+function cpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** An OTLP/HTTP sink on loopback that accepts and counts spans (JSON), for phase 6. */
+async function startOtlpSink(): Promise<{ url: string; spans: () => number; close: () => Promise<void> }> {
+  let spans = 0;
+  const server = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (c: string) => (body += c));
+    req.on('end', () => {
+      spans += (body.match(/"spanId"/g) ?? []).length;
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    spans: () => spans,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }
 
 interface StreamResult {

@@ -329,7 +329,12 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   });
   gpuSampler.start();
   const app = createApp({
-    renderMetrics: createMetricsRenderer({ registry: metrics.registry, engineUrl, timeoutMs: config.engineMetricsTimeoutMs }),
+    renderMetrics: createMetricsRenderer({
+      registry: metrics.registry,
+      engineUrl,
+      timeoutMs: config.engineMetricsTimeoutMs,
+      compat: config.metricsCompat,
+    }),
     lifecycle,
     engineLog: supervisor.log,
     manifest,
@@ -343,7 +348,13 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     protectMetrics: config.metricsRequireAuth,
     lora: lora?.adapters,
   });
-  handler = guardRequestTargets(app, metrics, cors);
+  // NIM_ENABLE_OTEL: the SDK is loaded only then, so with tracing off nothing of it is on the request path.
+  const tracing = config.tracing.enabled
+    ? (await import('../tracing/tracer.js')).startTracing({ settings: config.tracing, logger, version: supervisorVersion() })
+    : undefined;
+  tracing?.watch(lifecycle);
+  const guarded = guardRequestTargets(app, metrics, cors);
+  handler = tracing ? tracing.wrap(guarded) : guarded;
   const websockets = createUpgradeHandler({
     server,
     target: () => engineUrl(),
@@ -368,6 +379,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   proxy.destroy();
   gpuSampler.stop();
   lora?.adapters.close();
+  await tracing?.close();
   process.off('SIGTERM', onSignal);
   process.off('SIGINT', onSignal);
 

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
+import { readTracingSettings, type TracingSettings } from '../tracing/settings.js';
 import type { LogLevel, TlsMode } from './kinds.js';
 import { readVariables } from './read.js';
 import { unknownVariableWarnings } from './unknown.js';
@@ -80,6 +81,10 @@ export interface Config {
   variablesSet: ReadonlySet<VariableName>;
   /** Warnings to log once at start (older names read as new ones; unknown NIM_* variables). */
   warnings: string[];
+  /** NIM_ENABLE_OTEL and the OTEL_* variables (src/tracing/settings.ts). */
+  tracing: TracingSettings;
+  /** NIM_METRICS_COMPAT: `1x` adds NIM 1.x's unprefixed metric names to the scrape. */
+  metricsCompat: 'none' | '1x';
   /** LoRA adapters served next to the base model (NIM_PEFT_*, NIM_MAX_*LORA*). See docs/lora.md. */
   lora: LoraConfig;
 }
@@ -281,5 +286,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     lora: readLora(v),
     variablesSet: read.set,
     warnings: [...read.warnings, ...unknownVariableWarnings(env)],
+    tracing: readTracingSettings(v),
+    metricsCompat: v.NIM_METRICS_COMPAT,
   };
 }

@@ -12,6 +12,7 @@ import {
   argsKind,
   boolKind,
   contextLenKind,
+  enumKind,
   hostKind,
   HTTP_ORIGIN,
   HTTP_TOKEN,
@@ -29,7 +30,7 @@ import {
 } from './kinds.js';
 
 /** Where a variable comes from: NIM's 1.x or 2.x line, this project, or another system. */
-export type Generation = '1.x' | '2.x' | '1.x, 2.x' | 'ours' | 'LeaderWorkerSet' | 'CUDA' | 'container toolkit';
+export type Generation = '1.x' | '2.x' | '1.x, 2.x' | 'ours' | 'LeaderWorkerSet' | 'CUDA' | 'container toolkit' | 'OpenTelemetry';
 
 export const GROUPS = {
   model: { title: 'Model and profile', intro: '' },
@@ -59,6 +60,13 @@ export const GROUPS = {
     intro:
       'Serve fine-tuned LoRA adapters next to the base model. Layout, checks, refresh and what clients see: [lora.md](lora.md). ' +
       'With `NIM_PEFT_SOURCE` set, only profiles with LoRA support (`feat_lora: true`) are selected.',
+  },
+  tracing: {
+    title: 'Tracing',
+    intro:
+      'OpenTelemetry traces over OTLP/HTTP ([tracing.md](tracing.md)). Off unless `NIM_ENABLE_OTEL` is set. The standard ' +
+      '`OTEL_*` variables are read as the OpenTelemetry specification defines them, and checked only while tracing is on ' +
+      '(other software in the pod may share them); the SDK also reads `OTEL_BSP_*` (batching) itself.',
   },
   multinode: {
     title: 'Multi-node',
@@ -483,6 +491,105 @@ export const TABLE = {
     description:
       "Seconds a `/v1/metrics` scrape waits for the engine's own `/metrics` before answering with the supervisor's metrics alone (and `nim_supervisor_engine_metrics_up 0`).",
     example: '1',
+  },
+
+  NIM_METRICS_COMPAT: {
+    kind: enumKind(['none', '1x'] as const),
+    default: 'none',
+    group: 'metrics',
+    nim: 'ours',
+    description:
+      "`1x` adds NIM 1.x's unprefixed names (`num_requests_running`, `gpu_cache_usage_perc`, `request_success_total`, …) to the scrape, derived from the engine's `vllm:` families, for integrations that query them ([metrics.md](metrics.md#nim-1x-metric-names)).",
+    example: '1x',
+  },
+
+  // --- Tracing --------------------------------------------------------------
+  NIM_ENABLE_OTEL: {
+    kind: boolKind,
+    default: false,
+    group: 'tracing',
+    nim: '1.x',
+    description: 'Emit a server span per public request and spans for the engine lifecycle, continuing the client\'s W3C `traceparent`.',
+    example: '1',
+  },
+  NIM_OTEL_SERVICE_NAME: {
+    kind: stringKind,
+    defaultText: '`OTEL_SERVICE_NAME`, else `nim-supervisor`',
+    group: 'tracing',
+    nim: '1.x',
+    description: '`service.name` of the supervisor\'s spans; the engine\'s spans use it with `-engine` appended.',
+    example: 'llama-nim',
+  },
+  NIM_OTEL_ENGINE_TRACES: {
+    kind: boolKind,
+    default: false,
+    group: 'tracing',
+    nim: 'ours',
+    engine: '--otlp-traces-endpoint',
+    description:
+      "Opt-in: also start vLLM with `--otlp-traces-endpoint <the traces URL>` and `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=http/protobuf`, so its `llm_request` spans join the client's trace (vLLM needs its optional OpenTelemetry packages for that flag). A `--otlp-traces-endpoint` in `NIM_PASSTHROUGH_ARGS` wins.",
+    example: '1',
+  },
+  OTEL_SERVICE_NAME: {
+    kind: rawKind,
+    group: 'tracing',
+    nim: 'OpenTelemetry',
+    description: 'Used when `NIM_OTEL_SERVICE_NAME` is not set.',
+    example: 'llama-nim',
+  },
+  OTEL_EXPORTER_OTLP_ENDPOINT: {
+    kind: rawKind,
+    defaultText: '`http://localhost:4318`',
+    group: 'tracing',
+    nim: 'OpenTelemetry',
+    description: "The collector's OTLP/HTTP base URL (`http://` or `https://`); spans go to `<endpoint>/v1/traces`.",
+    example: 'http://otel-collector.observability:4318',
+  },
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: {
+    kind: rawKind,
+    group: 'tracing',
+    nim: 'OpenTelemetry',
+    description: 'The full traces URL, used as is (wins over `OTEL_EXPORTER_OTLP_ENDPOINT`).',
+    example: 'http://otel-collector:4318/v1/traces',
+  },
+  OTEL_EXPORTER_OTLP_PROTOCOL: {
+    kind: rawKind,
+    defaultText: '`http/json`',
+    group: 'tracing',
+    nim: 'OpenTelemetry',
+    description:
+      '`http/json` or `http/protobuf` (the supervisor posts JSON, which OTLP/HTTP receivers accept either way); `grpc` is refused with exit 2: point the endpoint at the collector\'s HTTP port (4318).',
+    example: 'http/protobuf',
+  },
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: {
+    kind: rawKind,
+    group: 'tracing',
+    nim: 'OpenTelemetry',
+    description: 'As `OTEL_EXPORTER_OTLP_PROTOCOL`, for traces only.',
+    example: 'http/json',
+  },
+  OTEL_TRACES_EXPORTER: {
+    kind: rawKind,
+    defaultText: '`otlp`',
+    group: 'tracing',
+    nim: 'OpenTelemetry',
+    description: '`otlp`, `console` (spans printed to stdout) or `none` (tracing off).',
+    example: 'console',
+  },
+  OTEL_TRACES_SAMPLER: {
+    kind: rawKind,
+    defaultText: '`parentbased_always_on`',
+    group: 'tracing',
+    nim: 'OpenTelemetry',
+    description: 'One of the specification\'s samplers: `always_on`, `always_off`, `traceidratio`, `parentbased_always_on`, `parentbased_always_off`, `parentbased_traceidratio`.',
+    example: 'parentbased_traceidratio',
+  },
+  OTEL_TRACES_SAMPLER_ARG: {
+    kind: rawKind,
+    group: 'tracing',
+    nim: 'OpenTelemetry',
+    description: 'The sampling ratio (0–1) of the `*traceidratio` samplers.',
+    example: '0.1',
   },
 
   // --- Logging --------------------------------------------------------------

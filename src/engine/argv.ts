@@ -21,6 +21,7 @@ import { precisionFlags } from '../manifest/precision.js';
 import { profileNodes, type Manifest } from '../manifest/types.js';
 import { LORA_FLAGS, loraEngineArgs, loraEngineEnv, type LoraLaunch } from '../lora/flags.js';
 import type { EngineCommand, Selection } from '../selection/types.js';
+import { engineTracing } from '../tracing/settings.js';
 
 /** The engine always listens on loopback: only the supervisor's public port is exposed. */
 export const ENGINE_HOST = '127.0.0.1';
@@ -28,7 +29,8 @@ export const ENGINE_HOST = '127.0.0.1';
 export type ArgvConfig = Pick<
   Config,
   'engineCommand' | 'servedModelName' | 'maxModelLen' | 'maxImagesPerPrompt' | 'passthroughArgs'
->;
+> &
+  Partial<Pick<Config, 'tracing'>>;
 
 export interface EngineCommandInput {
   manifest: Manifest;
@@ -114,9 +116,13 @@ export function buildEngineCommand(input: EngineCommandInput): EngineCommand {
     if (rank !== undefined) args.push('--max-lora-rank', rank);
   }
 
+  // NIM_ENABLE_OTEL: vLLM exports its own spans to the same collector (unless the flag is passed through).
+  const tracing = engineTracing(config.tracing, [...profileArgs, ...config.passthroughArgs]);
+  args.push(...tracing.args);
+
   args.push(...profileArgs, ...config.passthroughArgs);
 
-  const env: Record<string, string> = { ...profile.engineEnv, ...(input.lora ? loraEngineEnv(input.lora) : {}) };
+  const env: Record<string, string> = { ...tracing.env, ...profile.engineEnv, ...(input.lora ? loraEngineEnv(input.lora) : {}) };
   if (profile.tags.device !== 'cpu' && selection.cudaVisibleDevices !== undefined) {
     env.CUDA_VISIBLE_DEVICES = selection.cudaVisibleDevices;
     // Index form only makes sense in nvidia-smi's (PCI bus) order; harmless with UUIDs.

@@ -4,6 +4,7 @@
 // the engine cannot answer, the scrape still succeeds and says so.
 import http from 'node:http';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { deriveCompat1x } from './compat-1x.js';
 import { mergeExpositions } from './exposition.js';
 import { METRIC_PREFIX } from './supervisor-metrics.js';
 
@@ -12,7 +13,11 @@ export interface MetricsRendererOptions {
   /** The engine's base URL, or undefined while no engine runs. */
   engineUrl: () => URL | undefined;
   timeoutMs: number;
+  /** NIM_METRICS_COMPAT: `1x` adds NIM 1.x's unprefixed families derived from the engine's (compat-1x.ts). */
+  compat?: MetricsCompat;
 }
+
+export type MetricsCompat = 'none' | '1x';
 
 export type RenderMetrics = () => Promise<{ contentType: string; body: string }>;
 
@@ -73,6 +78,9 @@ export function createMetricsRenderer(opts: MetricsRendererOptions): RenderMetri
     }
     // Render our registry after the engine scrape, so the gauges above are current.
     const own = await registry.metrics();
+    if (opts.compat === '1x' && engineText !== '') {
+      engineText = (engineText.endsWith('\n') ? engineText : `${engineText}\n`) + deriveCompat1x(engineText);
+    }
     return { contentType: registry.contentType, body: mergeExpositions(own, engineText).text };
   };
 }

@@ -119,6 +119,8 @@ export const FLAGS: readonly FlagSpec[] = [
   f('api_server_count', ['--api-server-count'], 'int', { default: 1 }),
   f('disable_log_stats', ['--disable-log-stats'], 'flag'),
   f('enable_log_requests', ['--enable-log-requests'], 'flag'),
+  f('otlp_traces_endpoint', ['--otlp-traces-endpoint'], 'str'),
+  f('collect_detailed_traces', ['--collect-detailed-traces'], 'str'),
   f('disable_log_requests', ['--disable-log-requests'], 'flag'),
 ];
 

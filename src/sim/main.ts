@@ -229,9 +229,11 @@ async function main(): Promise<void> {
   }
   if (phase !== 'loading') return;
 
+  const tracer = args.otlp_traces_endpoint ? (await import('./tracing.js')).createSimTracer(args.otlp_traces_endpoint as string) : undefined;
   sim = createSimServer({
     config,
     logger: log,
+    tracer,
     healthFail: knobs.VLLM_SIM_HEALTH === 'fail',
     healthFile: knobs.VLLM_SIM_HEALTH_FILE as string | null,
   });

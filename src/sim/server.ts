@@ -20,6 +20,7 @@ import { SimMetrics } from './metrics.js';
 import { docsPage, openapiDocument, redocPage, type RouteDoc } from './openapi.js';
 import { attachRealtime, hasRealtimeTask } from './realtime.js';
 import { Tokenizer } from './tokenizer.js';
+import type { SimTracer } from './tracing.js';
 import { isObject, type Json } from './validate.js';
 
 export interface SimServerDeps {
@@ -29,6 +30,8 @@ export interface SimServerDeps {
   healthFail?: boolean;
   /** VLLM_SIM_HEALTH_FILE: health fails while this file holds "fail" (read on every /health). */
   healthFile?: string | null;
+  /** --otlp-traces-endpoint: vLLM's per-request spans (tracing.ts). */
+  tracer?: SimTracer;
 }
 
 export interface SimServer {
@@ -210,6 +213,7 @@ export function createSimServer(deps: SimServerDeps): SimServer {
       sendEmpty(res, 500);
       return;
     }
+    if (deps.tracer && GENERATION.has(path)) deps.tracer.observe(req, res, config.servedNames[0]!);
     const ctx: Ctx = { req, res, path, body: EMPTY, state };
     if (config.enableServerLoadTracking) {
       state.load.n++;
