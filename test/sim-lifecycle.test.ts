@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { binDir, freePort, isAlive, run, sleep, waitFor } from './helpers/process.js';
-import { postJson, simEnv, startSim } from './helpers/sim.js';
+import { SIM_VERSIONS, postJson, simEnv, startSim, startSimVersion, type SimVersion } from './helpers/sim.js';
 
 const vllm = path.join(binDir, 'vllm');
 
@@ -20,21 +20,39 @@ async function connectError(base: string): Promise<string | null> {
   }
 }
 
+/** The start-up story of each release, in order (the wording changed between them). */
+const STARTUP_LINES: Record<SimVersion, RegExp[]> = {
+  '0.11': [
+    /\(APIServer pid=\d+\) INFO \d\d-\d\d \d\d:\d\d:\d\d \[api_server\.py:\d+\] vLLM API server version 0\.11\.0\n/,
+    /non-default args: \{'model_tag': 'meta\/llama-3\.1-8b-instruct', .*'api_key': \['\*\*\*'\]/,
+    /Model loading took [\d.]+ GiB and [\d.]+ seconds/,
+    /GPU KV cache size: [\d,]+ tokens\n.*Maximum concurrency for [\d,]+ tokens per request: [\d.]+x/,
+    /Supported_tasks: \['generate'\]/,
+    /Starting vLLM API server 0 on http:\/\/127\.0\.0\.1:\d+/,
+  ],
+  '0.31': [
+    // The logo, monochrome when piped; each line carries the prefix and ends in \r (NewLineFormatter).
+    /\(APIServer pid=\d+\) INFO \d\d-\d\d \d\d:\d\d:\d\d \[api_utils\.py:\d+\] \r\n/,
+    /\(APIServer pid=\d+\) INFO [^\n]*\[api_utils\.py:\d+\] {3}█▄█▀ █ .* model {3}meta\/llama-3\.1-8b-instruct\r\n/,
+    /non-default args: \{'model_tag': 'meta\/llama-3\.1-8b-instruct', .*'api_key': \['\*\*\*'\]/,
+    /Model loading took [\d.]+ GiB memory and [\d.]+ seconds/,
+    /GPU KV cache size: [\d,]+ tokens, Maximum concurrency for [\d,]+ tokens per request: [\d.]+x/,
+    /Supported tasks: \['generate'\]/,
+    /Starting vLLM server on http:\/\/127\.0\.0\.1:\d+/,
+  ],
+};
+
 describe('start-up', () => {
-  test('connections are refused while loading, then health is 200 and vLLM start-up lines are printed', async () => {
+  for (const version of SIM_VERSIONS) test(`vLLM ${version}: connections are refused while loading, then health is 200 and the start-up lines are printed`, async () => {
     const t0 = Date.now();
-    const sim = await startSim(['--api-key', 'top-secret'], { VLLM_SIM_STARTUP_MS: '700' }, { wait: false });
+    const sim = await startSimVersion(version, ['--api-key', 'top-secret'], { VLLM_SIM_STARTUP_MS: '700' }, { wait: false });
     await sim.proc.waitForOutput(/Starting to load model/);
     assert.equal(await connectError(sim.base), 'ECONNREFUSED');
     await waitFor(async () => (await fetch(`${sim.base}/health`)).status === 200, { what: 'health 200', timeoutMs: 10_000 });
     assert.ok(Date.now() - t0 >= 650, 'the port opened only after the start-up delay');
     const out = sim.proc.output();
     const order = [
-      /\(APIServer pid=\d+\) INFO \d\d-\d\d \d\d:\d\d:\d\d \[api_server\.py:\d+\] vLLM API server version 0\.11\.0/,
-      /non-default args: \{'model_tag': 'meta\/llama-3\.1-8b-instruct', .*'api_key': \['\*\*\*'\]/,
-      /Model loading took [\d.]+ GiB and [\d.]+ seconds/,
-      /GPU KV cache size: [\d,]+ tokens/,
-      /Starting vLLM API server 0 on http:\/\/127\.0\.0\.1:\d+/,
+      ...STARTUP_LINES[version],
       /Available routes are:/,
       /Route: \/v1\/chat\/completions, Methods: POST/,
       /INFO: {5}Started server process \[\d+\]/,
@@ -48,6 +66,12 @@ describe('start-up', () => {
       at += m.index + m[0].length;
     }
     assert.ok(!out.includes('top-secret'), 'the api key is masked in the logs');
+    sim.proc.kill('SIGKILL');
+  });
+
+  test('0.31 with VLLM_DISABLE_LOG_LOGO: one plain version line', async () => {
+    const sim = await startSimVersion('0.31', [], { VLLM_DISABLE_LOG_LOGO: '1' });
+    assert.match(sim.proc.output(), /\[api_utils\.py:\d+\] vLLM server version 0\.31\.0, serving model meta\/llama-3\.1-8b-instruct\n/);
     sim.proc.kill('SIGKILL');
   });
 
@@ -114,18 +138,33 @@ describe('health and crashes', () => {
     }
   });
 
-  test('VLLM_SIM_CRASH_AFTER_MS: serves, then logs the engine death and exits with VLLM_SIM_EXIT_CODE', async () => {
-    const sim = await startSim([], { VLLM_SIM_CRASH_AFTER_MS: '400', VLLM_SIM_EXIT_CODE: '3' });
+  const DEATH: Record<SimVersion, RegExp> = {
+    '0.11': /ERROR .*Engine core proc EngineCore_DP0 died unexpectedly, shutting down client\./,
+    '0.31': /WARNING .*\[core_client\.py:\d+\] \[shutdown\] MPClient: engine core exited unexpectedly; starting cleanup/,
+  };
+  for (const version of SIM_VERSIONS) test(`vLLM ${version}: VLLM_SIM_CRASH_AFTER_MS serves, then logs the engine death and exits with VLLM_SIM_EXIT_CODE`, async () => {
+    const sim = await startSimVersion(version, [], { VLLM_SIM_CRASH_AFTER_MS: '400', VLLM_SIM_EXIT_CODE: '3' });
     assert.equal((await fetch(`${sim.base}/health`)).status, 200);
     const exit = await sim.proc.exited;
     assert.deepEqual(exit, { code: 3, signal: null });
-    assert.match(sim.proc.output(), /ERROR .*Engine core proc EngineCore_DP0 died unexpectedly, shutting down client\./);
+    assert.match(sim.proc.output(), DEATH[version]);
   });
 });
 
+const SHUTDOWN: Record<SimVersion, RegExp[]> = {
+  '0.11': [/Shutting down FastAPI HTTP server\./],
+  '0.31': [
+    /\[shutdown\] API server: shutdown triggered/,
+    /\[shutdown\] API server: stopping engine client mode=abort timeout=0s/,
+    /\[shutdown\] API server: engine client stopped/,
+    /\[shutdown\] API server: signalling HTTP server shutdown/,
+    /\[shutdown\] API server: shutting down FastAPI HTTP server/,
+  ],
+};
+
 describe('signals', () => {
-  test('SIGTERM: shuts down promptly with exit 0 and cuts in-flight streams', async () => {
-    const sim = await startSim([], { VLLM_SIM_TOKEN_MS: '50' });
+  for (const version of SIM_VERSIONS) test(`vLLM ${version}: SIGTERM shuts down promptly with exit 0 and cuts in-flight streams`, async () => {
+    const sim = await startSimVersion(version, [], { VLLM_SIM_TOKEN_MS: '50' });
     const res = await fetch(`${sim.base}/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -148,7 +187,34 @@ describe('signals', () => {
       /* connection cut */
     }
     assert.ok(!text.includes('[DONE]'), 'the stream was cut, not finished');
-    assert.match(sim.proc.output(), /Shutting down FastAPI HTTP server\./);
+    let at = 0;
+    const out = sim.proc.output();
+    for (const re of SHUTDOWN[version]) {
+      const m = re.exec(out.slice(at));
+      assert.ok(m, `missing (in order): ${re}`);
+      at += m.index + m[0].length;
+    }
+  });
+
+  test('vLLM 0.31 --shutdown-timeout N drains in-flight requests before exiting', async () => {
+    const sim = await startSimVersion('0.31', ['--shutdown-timeout', '30'], { VLLM_SIM_TOKEN_MS: '20' });
+    const res = await fetch(`${sim.base}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ messages: [{ role: 'user', content: 'x' }], max_tokens: 15, ignore_eos: true, stream: true }),
+    });
+    const reader = res.body!.getReader();
+    await reader.read(); // in flight
+    sim.proc.kill('SIGTERM');
+    let text = '';
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += Buffer.from(value).toString();
+    }
+    assert.ok(text.endsWith('data: [DONE]\n\n'), 'the stream ran to its end');
+    assert.deepEqual(await sim.proc.exited, { code: 0, signal: null });
+    assert.match(sim.proc.output(), /stopping engine client mode=drain timeout=30s/);
   });
 
   test('VLLM_SIM_HANG_ON_SIGTERM ignores SIGTERM; SIGKILL still ends it', async () => {
@@ -183,10 +249,37 @@ describe('command line', () => {
     assert.match(m.stderr, /argument --max-model-len: invalid/);
   });
 
+  test('flags a release no longer has: argparse exit 2 (0.31), accepted by 0.11', async () => {
+    for (const flag of [['--disable-log-requests'], ['--swap-space', '4']]) {
+      const r = await run(vllm, ['serve', 'm', '--port', '1', ...flag], { env: simEnv({ VLLM_SIM_VERSION: '0.31' }) });
+      assert.equal(r.code, 2, flag.join(' '));
+      assert.match(r.stderr, /^usage: vllm \[-h\] \[-v\] \{chat,complete,serve,launch,bench,collect-env,run-batch\} \.\.\.$/m);
+      assert.match(r.stderr, new RegExp(`^vllm: error: unrecognized arguments: ${flag.join(' ')}$`, 'm'));
+    }
+    const old = await startSimVersion('0.11', ['--disable-log-requests', '--swap-space', '8']);
+    assert.match(old.proc.output(), /non-default args: .*'swap_space': 8(\.0)?[,}]/);
+    old.proc.kill('SIGKILL');
+    // --device was removed in v0.10.0: 0.11 rejects it; 0.31's argparse takes it as
+    // an abbreviation of --device-ids, and NVML then finds no GPU called "cuda".
+    const d11 = await run(vllm, ['serve', 'm', '--port', '1', '--device', 'cuda'], { env: simEnv({ VLLM_SIM_VERSION: '0.11' }) });
+    assert.equal(d11.code, 2);
+    assert.match(d11.stderr, /unrecognized arguments: --device cuda/);
+    const d31 = await run(vllm, ['serve', 'm', '--port', '1', '--device', 'cuda'], { env: simEnv({ VLLM_SIM_VERSION: '0.31' }) });
+    assert.equal(d31.code, 1);
+    assert.match(d31.stdout, /'device_ids': 'cuda'/);
+    assert.match(d31.stderr, /pynvml\.NVMLError_NotFound: Not Found/);
+    const bad = await run(vllm, ['--version'], { env: simEnv({ VLLM_SIM_VERSION: '0.20' }) });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /VLLM_SIM_VERSION/);
+  });
+
   test('--version prints the vLLM version', async () => {
     const r = await run(vllm, ['--version'], { env });
     assert.equal(r.code, 0);
-    assert.equal(r.stdout.trim(), '0.11.0');
+    assert.equal(r.stdout.trim(), '0.31.0', 'the newest release by default');
+    for (const [v, out] of [['0.11', '0.11.0'], ['0.31.0', '0.31.0']]) {
+      assert.equal((await run(vllm, ['--version'], { env: simEnv({ VLLM_SIM_VERSION: v! }) })).stdout.trim(), out);
+    }
   });
 
   test('invalid knob values fail fast naming the variable', async () => {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { waitFor } from './helpers/process.js';
-import { parsePrometheus, postJson, sampleValue, scrape, startSim, type RunningSim } from './helpers/sim.js';
+import { parsePrometheus, postJson, sampleValue, scrape, startSim, startSimVersion, type RunningSim } from './helpers/sim.js';
 
 const MODEL = 'sim-model';
 const L = { engine: '0', model_name: MODEL };
@@ -36,7 +36,6 @@ describe('metrics exposition', () => {
       'vllm:prefix_cache_hits_total': 'counter',
       'vllm:time_to_first_token_seconds': 'histogram',
       'vllm:inter_token_latency_seconds': 'histogram',
-      'vllm:time_per_output_token_seconds': 'histogram',
       'vllm:e2e_request_latency_seconds': 'histogram',
       'vllm:request_queue_time_seconds': 'histogram',
       'vllm:request_prefill_time_seconds': 'histogram',
@@ -71,6 +70,22 @@ describe('metrics exposition', () => {
     assert.equal(e2e[e2e.length - 2], 7680);
     for (const reason of ['stop', 'length', 'abort']) assert.equal(sampleValue(fams, 'vllm:request_success_total', { ...L, finished_reason: reason }), 0);
     assert.equal(sampleValue(fams, 'vllm:cache_config_info', { block_size: '16' }), 1);
+  });
+
+  test('per release: time_per_output_token_seconds only in 0.11 (removed by PR #32661); the gpu_memory_utilization default', async () => {
+    const fams = await scrape(sim.base); // the default release, 0.31
+    assert.equal(fams.get('vllm:time_per_output_token_seconds'), undefined);
+    assert.equal(fams.get('vllm:request_time_per_output_token_seconds')?.type, 'histogram');
+    assert.equal(sampleValue(fams, 'vllm:cache_config_info', { gpu_memory_utilization: '0.92' }), 1);
+    assert.equal(fams.get('vllm:cache_config_info')!.samples[0]!.labels.swap_space, undefined);
+    const old = await startSimVersion('0.11', ['--served-model-name', MODEL]);
+    try {
+      const f11 = await scrape(old.base);
+      assert.equal(f11.get('vllm:time_per_output_token_seconds')?.type, 'histogram');
+      assert.equal(sampleValue(f11, 'vllm:cache_config_info', { gpu_memory_utilization: '0.9', swap_space: '4' }), 1);
+    } finally {
+      old.proc.kill('SIGKILL');
+    }
   });
 
   test('the strict parser rejects malformed expositions', () => {

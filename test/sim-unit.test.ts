@@ -10,6 +10,10 @@ import { readKnobs, KnobError } from '../src/sim/knobs.js';
 import { b64Problem, mmLimits } from '../src/sim/multimodal.js';
 import { pyJsonDumps, pyRepr } from '../src/sim/pyrepr.js';
 import { Tokenizer } from '../src/sim/tokenizer.js';
+import { buildConfig } from '../src/sim/config.js';
+import { silentLogger } from '../src/sim/log.js';
+import { RELEASES, releaseFor } from '../src/sim/release.js';
+import { createSimServer } from '../src/sim/server.js';
 import { sampleValue } from '../src/sim/tools.js';
 
 describe('args', () => {
@@ -48,6 +52,53 @@ describe('args', () => {
       assert.equal(r.code, 2);
       assert.match(r.stderr, /^usage: vllm/);
       assert.match(r.stderr, re);
+    }
+  });
+
+  test('per-release flags and defaults (VLLM_SIM_VERSION)', () => {
+    const r11 = parseArgv(['serve', 'm', '--swap-space', '8', '--disable-log-requests', '--enable-log-requests'], RELEASES['0.11']);
+    assert.equal(r11.kind, 'serve');
+    if (r11.kind === 'serve') assert.equal(r11.args.gpu_memory_utilization, 0.9);
+    const r31 = parseArgv(['serve', 'm', '--shutdown-timeout', '5', '--no-enable-log-requests', '--fingerprint-mode', 'hash'], RELEASES['0.31']);
+    assert.equal(r31.kind, 'serve');
+    if (r31.kind === 'serve') {
+      assert.equal(r31.args.gpu_memory_utilization, 0.92);
+      assert.equal(r31.args.shutdown_timeout, 5);
+      assert.equal(r31.args.swap_space, undefined);
+    }
+    for (const argv of [['--swap-space', '8'], ['--disable-log-requests']]) {
+      const r = parseArgv(['serve', 'm', ...argv], RELEASES['0.31']);
+      assert.equal(r.kind, 'exit');
+      if (r.kind === 'exit') assert.match(r.stderr, new RegExp(`unrecognized arguments: ${argv.join(' ')}`));
+    }
+    assert.equal(parseArgv(['serve', 'm', '--shutdown-timeout', '5'], RELEASES['0.11']).kind, 'exit');
+    assert.equal(releaseFor('v0.31.0')?.id, '0.31');
+    assert.equal(releaseFor('0.11')?.id, '0.11');
+    assert.equal(releaseFor('0.12'), null);
+  });
+
+  test('a request on a dead engine: empty 500 (0.11), OpenAI-shaped InternalServerError (0.31)', async () => {
+    for (const release of Object.values(RELEASES)) {
+      const parsed = parseArgv(['serve', 'm'], release);
+      assert.equal(parsed.kind, 'serve');
+      if (parsed.kind !== 'serve') continue;
+      const sim = createSimServer({ config: buildConfig(parsed.args, readKnobs({ VLLM_SIM_VERSION: release.id }), release), logger: silentLogger });
+      const { port } = await sim.listen('127.0.0.1', 0);
+      try {
+        sim.markDead();
+        const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"messages":[{"role":"user","content":"x"}]}' });
+        assert.equal(res.status, 500);
+        const text = await res.text();
+        if (release.id === '0.11') assert.equal(text, '');
+        else {
+          assert.deepEqual(JSON.parse(text), {
+            error: { message: 'EngineCore encountered an issue. See stack trace (above) for the root cause.', type: 'InternalServerError', param: null, code: 500 },
+          });
+        }
+        assert.equal((await fetch(`http://127.0.0.1:${port}/health`)).status, 503);
+      } finally {
+        await sim.close();
+      }
     }
   });
 

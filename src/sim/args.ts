@@ -1,15 +1,14 @@
 // vLLM's command line (`vllm serve MODEL [flags]`), parsed the way Python's
 // argparse would: same error text, same exit status (2). Pure: no I/O here.
-// Adding a flag is one line in FLAGS.
-
+// Adding a flag is one line in FLAGS; a flag only some releases have names
+// them in `releases` (src/sim/release.ts).
 import { parseLoraModules } from './lora.js';
+import { NEWEST_RELEASE, RELEASES, type Release, type ReleaseId } from './release.js';
 
-export const VLLM_VERSION = '0.11.0';
 export const DEFAULT_MODEL = 'Qwen/Qwen3-0.6B';
 
-const TOP_USAGE = 'usage: vllm [-h] [-v] {chat,complete,serve,bench,collect-env,run-batch} ...';
 const SERVE_USAGE = 'usage: vllm serve [model_tag] [options]';
-const SUBCOMMANDS = ['chat', 'complete', 'serve', 'bench', 'collect-env', 'run-batch'];
+const topUsage = (r: Release) => `usage: vllm [-h] [-v] {${r.subcommands.join(',')}} ...`;
 
 type Kind =
   | 'str'
@@ -28,7 +27,12 @@ export interface FlagSpec {
   nargs?: '+';
   choices?: readonly string[];
   default?: unknown;
+  /** The releases whose parser has this flag; absent = every release. */
+  releases?: readonly ReleaseId[];
 }
+
+const ONLY_011: readonly ReleaseId[] = ['0.11'];
+const SINCE_031: readonly ReleaseId[] = ['0.31'];
 
 const f = (dest: string, names: string[], kind: Kind, extra: Partial<FlagSpec> = {}): FlagSpec => ({
   dest,
@@ -94,8 +98,10 @@ export const FLAGS: readonly FlagSpec[] = [
   f('tensor_parallel_size', ['-tp', '--tensor-parallel-size'], 'int', { default: 1 }),
   f('data_parallel_size', ['-dp', '--data-parallel-size'], 'int', { default: 1 }),
   f('block_size', ['--block-size'], 'int'),
+  // The default is per release (Release.defaultGpuMemoryUtilization).
   f('gpu_memory_utilization', ['--gpu-memory-utilization'], 'float', { default: 0.9 }),
-  f('swap_space', ['--swap-space'], 'float', { default: 4 }),
+  // Removed in PR #36216 (2026-03-07): absent from arg_utils.py@M.
+  f('swap_space', ['--swap-space'], 'float', { default: 4, releases: ONLY_011 }),
   f('kv_cache_dtype', ['--kv-cache-dtype'], 'str', {
     default: 'auto',
     choices: ['auto', 'bfloat16', 'fp8', 'fp8_e4m3', 'fp8_e5m2', 'fp8_inc'],
@@ -108,7 +114,9 @@ export const FLAGS: readonly FlagSpec[] = [
   // vllm/config/lora.py MaxLoRARanks: argparse choices.
   f('max_lora_rank', ['--max-lora-rank'], 'int', { default: 16, choices: ['1', '8', '16', '32', '64', '128', '256', '320', '512'] }),
   f('max_cpu_loras', ['--max-cpu-loras'], 'int'),
-  f('device', ['--device'], 'str', { default: 'auto', choices: ['auto', 'cpu', 'cuda', 'hpu', 'neuron', 'tpu', 'xpu'] }),
+  // `--device` was removed in v0.10.0 (PR #21349), so neither release has it.
+  // 0.31's --device-ids (arg_utils.py@M:1041, PR #45026): comma-separated GPU ids or UUIDs.
+  f('device_ids', ['--device-ids'], 'str', { releases: SINCE_031 }),
   f('max_num_batched_tokens', ['--max-num-batched-tokens'], 'human_int'),
   f('max_num_seqs', ['--max-num-seqs'], 'int'),
   f('enable_chunked_prefill', ['--enable-chunked-prefill'], 'bool_opt'),
@@ -118,11 +126,25 @@ export const FLAGS: readonly FlagSpec[] = [
   f('headless', ['--headless'], 'flag'),
   f('api_server_count', ['--api-server-count'], 'int', { default: 1 }),
   f('disable_log_stats', ['--disable-log-stats'], 'flag'),
-  f('enable_log_requests', ['--enable-log-requests'], 'flag'),
   f('otlp_traces_endpoint', ['--otlp-traces-endpoint'], 'str'),
   f('collect_detailed_traces', ['--collect-detailed-traces'], 'str'),
-  f('disable_log_requests', ['--disable-log-requests'], 'flag'),
+  f('enable_log_requests', ['--enable-log-requests'], 'flag', { releases: ONLY_011 }),
+  // 0.31: BooleanOptionalAction (arg_utils.py@M:2873-2880).
+  f('enable_log_requests', ['--enable-log-requests'], 'bool_opt', { releases: SINCE_031 }),
+  // Deprecated in 0.10.1-0.11; removed in PR #35723 (2026-03-02).
+  f('disable_log_requests', ['--disable-log-requests'], 'flag', { releases: ONLY_011 }),
+  // 0.31 only: arg_utils.py@M:1690-1695 and openai/cli_args.py@M:177-188.
+  f('shutdown_timeout', ['--shutdown-timeout'], 'int', { default: 0, releases: SINCE_031 }),
+  f('fingerprint_mode', ['--fingerprint-mode'], 'str', { default: 'full', choices: ['custom', 'full', 'hash', 'none'], releases: SINCE_031 }),
+  f('fingerprint_value', ['--fingerprint-value'], 'str', { releases: SINCE_031 }),
 ];
+
+/** The flags of one release, with that release's defaults. */
+export function flagsOf(release: Release): FlagSpec[] {
+  return FLAGS.filter((s) => !s.releases || s.releases.includes(release.id)).map((s) =>
+    s.dest === 'gpu_memory_utilization' ? { ...s, default: release.defaultGpuMemoryUtilization } : s,
+  );
+}
 
 export type ServeArgs = Record<string, unknown> & {
   model_tag: string | null;
@@ -135,10 +157,25 @@ export type ParseResult =
   | { kind: 'serve'; args: ServeArgs; nonDefault: Record<string, unknown> }
   | { kind: 'exit'; code: number; stdout: string; stderr: string };
 
-const byName = new Map<string, FlagSpec>();
-for (const spec of FLAGS) {
-  for (const n of spec.names) byName.set(n, spec);
-  if (spec.kind === 'bool_opt') byName.set(`--no-${spec.names[spec.names.length - 1]!.slice(2)}`, spec);
+interface Parser {
+  release: Release;
+  flags: FlagSpec[];
+  byName: Map<string, FlagSpec>;
+}
+
+const parsers = new Map<ReleaseId, Parser>();
+function parserFor(release: Release): Parser {
+  let p = parsers.get(release.id);
+  if (!p) {
+    const flags = flagsOf(release);
+    const byName = new Map<string, FlagSpec>();
+    for (const spec of flags) {
+      for (const n of spec.names) byName.set(n, spec);
+      if (spec.kind === 'bool_opt') byName.set(`--no-${spec.names[spec.names.length - 1]!.slice(2)}`, spec);
+    }
+    parsers.set(release.id, (p = { release, flags, byName }));
+  }
+  return p;
 }
 
 class ArgError extends Error {
@@ -218,14 +255,15 @@ function looksLikeOption(tok: string): boolean {
   return tok.startsWith('-') && tok.length > 1 && !/^-\d+(\.\d+)?$/.test(tok);
 }
 
-export function defaults(): ServeArgs {
+export function defaults(release: Release = RELEASES[NEWEST_RELEASE]): ServeArgs {
   const out: Record<string, unknown> = { model_tag: null };
-  for (const spec of FLAGS) out[spec.dest] = spec.default;
+  for (const spec of parserFor(release).flags) out[spec.dest] = spec.default;
   return out as ServeArgs;
 }
 
-function parseServe(argv: string[]): { args: ServeArgs; nonDefault: Record<string, unknown> } {
-  const args = defaults();
+function parseServe(argv: string[], parser: Parser): { args: ServeArgs; nonDefault: Record<string, unknown> } {
+  const { byName, flags } = parser;
+  const args = defaults(parser.release);
   const seen: Record<string, unknown> = {};
   const unknown: string[] = [];
   const positionals: string[] = [];
@@ -251,7 +289,8 @@ function parseServe(argv: string[]): { args: ServeArgs; nonDefault: Record<strin
     if (name === '-h' || name === '--help') {
       throw Object.assign(new ArgError('', '', ''), { help: true });
     }
-    const spec = byName.get(name);
+    // argparse's allow_abbrev: a unique prefix stands for the whole flag.
+    const spec = byName.get(name) ?? byName.get(parser.release.abbreviations[name] ?? '');
     if (!spec) {
       unknown.push(tok);
       continue;
@@ -288,13 +327,13 @@ function parseServe(argv: string[]): { args: ServeArgs; nonDefault: Record<strin
   }
   if (positionals.length > 0) args.model_tag = positionals[0]!;
   if (unknown.length > 0) {
-    throw new ArgError('vllm', TOP_USAGE, `unrecognized arguments: ${unknown.join(' ')}`);
+    throw new ArgError('vllm', topUsage(parser.release), `unrecognized arguments: ${unknown.join(' ')}`);
   }
   // The positional model_tag overrides --model, as in vLLM.
   if (args.model_tag !== null) args.model = args.model_tag;
   const nonDefault: Record<string, unknown> = {};
   if (args.model_tag !== null) nonDefault.model_tag = args.model_tag;
-  for (const spec of FLAGS) {
+  for (const spec of flags) {
     if (spec.dest in seen || (spec.dest === 'model' && args.model_tag !== null)) {
       const v = args[spec.dest];
       if (JSON.stringify(v) !== JSON.stringify(spec.default)) nonDefault[spec.dest] = v;
@@ -303,9 +342,9 @@ function parseServe(argv: string[]): { args: ServeArgs; nonDefault: Record<strin
   return { args, nonDefault };
 }
 
-function serveHelp(): string {
+function serveHelp(flags: readonly FlagSpec[]): string {
   const lines = [SERVE_USAGE, '', 'Launch a local OpenAI-compatible API server to serve LLM', 'completions via HTTP.', '', 'positional arguments:', '  model_tag             The model tag to serve (optional if specified in config)', '', 'options:', '  -h, --help            show this help message and exit'];
-  for (const spec of FLAGS) {
+  for (const spec of flags) {
     const names = spec.kind === 'bool_opt' ? [...spec.names, `--no-${spec.names[spec.names.length - 1]!.slice(2)}`] : spec.names;
     const meta = spec.kind === 'flag' || spec.kind === 'bool_opt' ? '' : ` ${spec.dest.toUpperCase()}${spec.nargs === '+' ? ` [${spec.dest.toUpperCase()} ...]` : ''}`;
     lines.push(`  ${names.join(', ')}${meta}`);
@@ -313,7 +352,9 @@ function serveHelp(): string {
   return lines.join('\n') + '\n';
 }
 
-export function parseArgv(argv: string[]): ParseResult {
+/** Parse `vllm …` as the given release's parser would (default: the newest release). */
+export function parseArgv(argv: string[], release: Release = RELEASES[NEWEST_RELEASE]): ParseResult {
+  const parser = parserFor(release);
   const fail = (e: ArgError): ParseResult => ({
     kind: 'exit',
     code: 2,
@@ -322,25 +363,25 @@ export function parseArgv(argv: string[]): ParseResult {
   });
   const first = argv[0];
   if (first === undefined || first === '-h' || first === '--help') {
-    return { kind: 'exit', code: 0, stdout: `${TOP_USAGE}\n\nvLLM CLI\n\npositional arguments:\n  {${SUBCOMMANDS.join(',')}}\n`, stderr: '' };
+    return { kind: 'exit', code: 0, stdout: `${topUsage(release)}\n\nvLLM CLI\n\npositional arguments:\n  {${release.subcommands.join(',')}}\n`, stderr: '' };
   }
-  if (first === '-v' || first === '--version') return { kind: 'exit', code: 0, stdout: `${VLLM_VERSION}\n`, stderr: '' };
+  if (first === '-v' || first === '--version') return { kind: 'exit', code: 0, stdout: `${release.version}\n`, stderr: '' };
   if (first.startsWith('-')) {
-    return fail(new ArgError('vllm', TOP_USAGE, `unrecognized arguments: ${argv.join(' ')}`));
+    return fail(new ArgError('vllm', topUsage(release), `unrecognized arguments: ${argv.join(' ')}`));
   }
-  if (!SUBCOMMANDS.includes(first)) {
+  if (!release.subcommands.includes(first)) {
     return fail(
-      new ArgError('vllm', TOP_USAGE, `argument subparser: invalid choice: ${pyQuote(first)} (choose from ${SUBCOMMANDS.map(pyQuote).join(', ')})`),
+      new ArgError('vllm', topUsage(release), `argument subparser: invalid choice: ${pyQuote(first)} (choose from ${release.subcommands.map(pyQuote).join(', ')})`),
     );
   }
   if (first !== 'serve') {
     return { kind: 'exit', code: 2, stdout: '', stderr: `vllm ${first}: not available in this simulator (only \`vllm serve\` is)\n` };
   }
   try {
-    return { kind: 'serve', ...parseServe(argv.slice(1)) };
+    return { kind: 'serve', ...parseServe(argv.slice(1), parser) };
   } catch (e) {
     if (e instanceof ArgError) {
-      if ((e as ArgError & { help?: boolean }).help) return { kind: 'exit', code: 0, stdout: serveHelp(), stderr: '' };
+      if ((e as ArgError & { help?: boolean }).help) return { kind: 'exit', code: 0, stdout: serveHelp(parser.flags), stderr: '' };
       return fail(e);
     }
     throw e;

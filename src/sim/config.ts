@@ -1,11 +1,16 @@
 // Everything the simulated server needs to know, derived once from vLLM's
 // parsed command line and the simulator knobs.
+import { createHash } from 'node:crypto';
 import type { ServeArgs } from './args.js';
 import type { Knobs } from './knobs.js';
 import { loraConfig, parseLoraModules, type LoraModulePath, type LoraSimConfig } from './lora.js';
 import { mmLimits, type MmLimits } from './multimodal.js';
+import { RELEASES, type Release } from './release.js';
 
 export interface SimConfig {
+  /** The vLLM release behaved as (VLLM_SIM_VERSION). */
+  release: Release;
+  /** release.version, e.g. "0.31.0". */
   version: string;
   /** The --model value (HF id or path): the models' `root`. */
   model: string;
@@ -42,7 +47,12 @@ export interface SimConfig {
   gpuMemoryUtilization: number;
   tensorParallelSize: number;
   cacheDtype: string;
-  swapSpaceGiB: number;
+  /** --swap-space (0.11 only; null in releases without it). */
+  swapSpaceGiB: number | null;
+  /** --device-ids (0.31), as given. */
+  deviceIds: string | null;
+  /** system_fingerprint of OpenAI responses; null where the release sends null. */
+  systemFingerprint: string | null;
   keepAliveMs: number;
 }
 
@@ -53,7 +63,30 @@ function parseLoras(entries: unknown): LoraModulePath[] {
   return 'modules' in parsed ? parsed.modules : [];
 }
 
-export function buildConfig(args: ServeArgs, knobs: Knobs, version: string): SimConfig {
+/**
+ * vLLM's build_system_fingerprint in mode full: `vllm-<ver>[-tpN][-ppN][-dpN]-<hash8>`
+ * (serve/utils/fingerprint.py@M). The hash stands in for vllm_config.compute_hash():
+ * stable for one configuration, different for another.
+ */
+export function systemFingerprint(release: Release, args: ServeArgs): string | null {
+  if (!release.systemFingerprint) return null;
+  const mode = (args.fingerprint_mode as string | undefined) ?? 'full';
+  if (mode === 'none') return null;
+  if (mode === 'custom') return (args.fingerprint_value as string | null) ?? null;
+  const key = JSON.stringify([args.model, args.dtype, args.quantization, args.max_model_len, args.tensor_parallel_size, args.pipeline_parallel_size, args.kv_cache_dtype]);
+  const hash8 = createHash('sha256').update(key).digest('hex').slice(0, 8);
+  const parts = [`vllm-${release.version}`];
+  if (mode === 'full') {
+    for (const [dest, tag] of [['tensor_parallel_size', 'tp'], ['pipeline_parallel_size', 'pp'], ['data_parallel_size', 'dp']] as const) {
+      const n = args[dest] as number;
+      if (n > 1) parts.push(`${tag}${n}`);
+    }
+  }
+  parts.push(hash8);
+  return parts.join('-');
+}
+
+export function buildConfig(args: ServeArgs, knobs: Knobs, release: Release = RELEASES[knobs.VLLM_SIM_VERSION as keyof typeof RELEASES]): SimConfig {
   const served = (args.served_model_name as string[] | null) ?? [args.model];
   const gmu = args.gpu_memory_utilization as number;
   const tp = (args.tensor_parallel_size as number) * (args.pipeline_parallel_size as number);
@@ -64,7 +97,8 @@ export function buildConfig(args: ServeArgs, knobs: Knobs, version: string): Sim
   const loras = parseLoras(args.lora_modules);
   const lora = loraConfig(args, knobs.VLLM_ALLOW_RUNTIME_LORA_UPDATING === true, loras);
   return {
-    version,
+    release,
+    version: release.version,
     model: args.model,
     servedNames: served,
     loras,
@@ -97,7 +131,9 @@ export function buildConfig(args: ServeArgs, knobs: Knobs, version: string): Sim
     gpuMemoryUtilization: gmu,
     tensorParallelSize: tp,
     cacheDtype: args.kv_cache_dtype as string,
-    swapSpaceGiB: args.swap_space as number,
+    swapSpaceGiB: (args.swap_space as number | undefined) ?? null,
+    deviceIds: (args.device_ids as string | null | undefined) ?? null,
+    systemFingerprint: systemFingerprint(release, args),
     keepAliveMs: Math.round((knobs.VLLM_HTTP_TIMEOUT_KEEP_ALIVE as number) * 1000),
   };
 }

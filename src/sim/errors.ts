@@ -62,3 +62,9 @@ export const UNSUPPORTED_MEDIA_TYPE = "Unsupported Media Type: Only 'application
 export const BODY_UNAUTHORIZED = '{"error":"Unauthorized"}';
 export const BODY_NOT_FOUND = '{"detail":"Not Found"}';
 export const BODY_METHOD_NOT_ALLOWED = '{"detail":"Method Not Allowed"}';
+/**
+ * 0.31: EngineDeadError is a VLLMServerError, so the handler answers 500
+ * InternalServerError with its fixed message (v1/engine/exceptions.py@M:12-18,
+ * serve/exception_handling/error_response.py@M:58-62).
+ */
+export const ENGINE_DEAD_BODY = errorBody(500, 'InternalServerError', 'EngineCore encountered an issue. See stack trace (above) for the root cause.');

@@ -2,6 +2,7 @@
 // real vLLM environment variables it honours. Validated with zod; a bad value
 // is reported naming the variable so the caller can exit 2 at once.
 import { z } from 'zod';
+import { NEWEST_RELEASE, RELEASE_IDS, releaseFor, type ReleaseId } from './release.js';
 
 const boolish = z
   .string()
@@ -26,7 +27,15 @@ const positiveNumber = z
   .regex(/^\d+(\.\d+)?$/, 'expected a non-negative number')
   .transform(Number);
 
+const release = z
+  .string()
+  .trim()
+  .refine((s) => releaseFor(s) !== null, { message: `expected one of ${RELEASE_IDS.join(', ')} (e.g. 0.31 or 0.31.0)` })
+  .transform((s) => releaseFor(s)!.id as ReleaseId);
+
 const SPEC = {
+  /** The vLLM release to behave as (src/sim/release.ts). */
+  VLLM_SIM_VERSION: { schema: release, default: NEWEST_RELEASE as ReleaseId },
   VLLM_SIM_STARTUP_MS: { schema: nonNegInt, default: 200 },
   VLLM_SIM_TTFT_MS: { schema: nonNegInt, default: 0 },
   VLLM_SIM_TOKEN_MS: { schema: nonNegInt, default: 2 },
@@ -47,6 +56,8 @@ const SPEC = {
   VLLM_HTTP_TIMEOUT_KEEP_ALIVE: { schema: positiveNumber, default: 5 },
   // vllm/envs.py: "1" or "true" (any case) turns the runtime LoRA routes on; anything else is off.
   VLLM_ALLOW_RUNTIME_LORA_UPDATING: { schema: z.string().transform((s) => ['1', 'true'].includes(s.trim().toLowerCase())), default: false },
+  /** 0.31: the plain `vLLM server version …` line instead of the logo (serve/utils/api_utils.py@M:311-333). */
+  VLLM_DISABLE_LOG_LOGO: { schema: boolish, default: false },
 } as const;
 
 type Spec = typeof SPEC;

@@ -30,11 +30,15 @@ export function createLogger(sink: Sink, opts: { pid: number; processName?: stri
   const now = opts.now ?? (() => new Date());
   return {
     log(level, where, message) {
-      const lines = message.split('\n');
       // vLLM logs go to stdout whatever the level (its handler is ext://sys.stdout).
-      let text = `${head}${level} ${vllmTimestamp(now())} [${where}] ${lines[0]}\n`;
-      for (let i = 1; i < lines.length; i++) text += `${head}${lines[i]}\n`;
-      sink.stdout(text);
+      const header = `${level} ${vllmTimestamp(now())} [${where}] `;
+      if (!message.includes('\n')) {
+        sink.stdout(`${head}${header}${message}\n`);
+        return;
+      }
+      // NewLineFormatter replaces each "\n" by "\r\n" + the header, and the
+      // process decoration prefixes every line (logging_utils/formatter.py).
+      sink.stdout(`${message.split('\n').map((l) => `${head}${header}${l}`).join('\r\n')}\n`);
     },
     raw(line, stream = 'stdout') {
       const text = line.includes('\n')

@@ -5,11 +5,12 @@
 // and failures the way the knobs ask. All process-wide state lives here.
 import { createServer as createNetServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { VLLM_VERSION, parseArgv, type ServeArgs } from './args.js';
+import { parseArgv, type ServeArgs } from './args.js';
 import { buildConfig, type SimConfig } from './config.js';
 import { KnobError, readKnobs, type Knobs } from './knobs.js';
 import { createLogger, type SimLogger, type Sink } from './log.js';
 import { pyRepr } from './pyrepr.js';
+import { RELEASES, type Release } from './release.js';
 import { createSimServer, type SimServer } from './server.js';
 
 /** stdout/stderr batched per event-loop turn: one write for many access-log lines. */
@@ -92,23 +93,26 @@ async function loadEngine(config: SimConfig, args: ServeArgs, knobs: Knobs, log:
   if (knobs.VLLM_SIM_FAIL_AT_STARTUP !== null) return;
   const weights = 2.2 + (config.model.length % 7) * 1.7;
   core.log('INFO', 'default_loader.py:267', `Loading weights took ${((total * 0.3) / 1000).toFixed(2)} seconds`);
-  core.log('INFO', 'gpu_model_runner.py:2653', `Model loading took ${gib(weights)} GiB and ${((total * 0.35) / 1000).toFixed(6)} seconds`);
+  const loadSecs = ((total * 0.35) / 1000).toFixed(6);
+  if (config.release.logWording === '0.11') core.log('INFO', 'gpu_model_runner.py:2653', `Model loading took ${gib(weights)} GiB and ${loadSecs} seconds`);
+  else core.log('INFO', 'gpu_model_runner.py:5516', `Model loading took ${gib(weights)} GiB memory and ${loadSecs} seconds`);
   if (knobs.VLLM_SIM_NEVER_LISTEN) return;
   await sleep(slice);
   const kvGiB = (config.kvTokens * 128 * 1024) / 1024 ** 3 / 8;
   core.log('INFO', 'gpu_worker.py:298', `Available KV cache memory: ${kvGiB.toFixed(2)} GiB`);
-  core.log('INFO', 'kv_cache_utils.py:1087', `GPU KV cache size: ${config.kvTokens.toLocaleString('en-US')} tokens`);
-  core.log(
-    'INFO',
-    'kv_cache_utils.py:1091',
-    `Maximum concurrency for ${config.maxModelLen.toLocaleString('en-US')} tokens per request: ${(config.kvTokens / config.maxModelLen).toFixed(2)}x`,
-  );
+  const kvSize = `GPU KV cache size: ${config.kvTokens.toLocaleString('en-US')} tokens`;
+  const concurrency = `Maximum concurrency for ${config.maxModelLen.toLocaleString('en-US')} tokens per request: ${(config.kvTokens / config.maxModelLen).toFixed(2)}x`;
+  if (config.release.logWording === '0.11') {
+    core.log('INFO', 'kv_cache_utils.py:1087', kvSize);
+    core.log('INFO', 'kv_cache_utils.py:1091', concurrency);
+  } else core.log('INFO', 'kv_cache_utils.py:1875', `${kvSize}, ${concurrency}`); // one line (v1/core/kv_cache_utils.py@M:1875-1881)
   await sleep(slice);
   if (!args.enforce_eager) core.log('INFO', 'gpu_model_runner.py:3480', `Graph capturing finished in ${Math.max(1, Math.round(total / 4000))} secs, took 0.49 GiB`);
   core.log('INFO', 'core.py:210', `init engine (profile, create kv cache, warmup model) took ${((total * 0.6) / 1000).toFixed(2)} seconds`);
   await sleep(slice);
   log.log('INFO', 'loggers.py:147', `Engine 000: vllm cache_config_info with initialization after num_gpu_blocks is: ${Math.floor(config.kvTokens / config.blockSize)}`);
-  log.log('INFO', 'api_server.py:1634', "Supported_tasks: ['generate']");
+  if (config.release.logWording === '0.11') log.log('INFO', 'api_server.py:1634', "Supported_tasks: ['generate']");
+  else log.log('INFO', 'api_server.py:544', "Supported tasks: ['generate']");
 }
 
 function startupFailure(log: SimLogger, core: SimLogger): void {
@@ -142,14 +146,57 @@ function startupFailure(log: SimLogger, core: SimLogger): void {
   );
 }
 
-async function main(): Promise<void> {
-  const parsed = parseArgv(process.argv.slice(2));
-  if (parsed.kind === 'exit') {
-    if (parsed.stdout) process.stdout.write(parsed.stdout);
-    if (parsed.stderr) process.stderr.write(parsed.stderr);
-    process.exitCode = parsed.code;
+/**
+ * The first line. 0.11: `vLLM API server version X` (api_server.py:1839).
+ * 0.31: log_version_and_model (serve/utils/api_utils.py@M:311-333): a logo
+ * with version and model, monochrome when not a TTY, or the plain
+ * `vLLM server version X, serving model M` with VLLM_DISABLE_LOG_LOGO.
+ */
+function versionBanner(log: SimLogger, release: Release, model: string, noLogo: boolean): void {
+  if (release.logWording === '0.11') {
+    log.log('INFO', 'api_server.py:1839', `vLLM API server version ${release.version}`);
     return;
   }
+  if (noLogo) {
+    log.log('INFO', 'api_utils.py:333', `vLLM server version ${release.version}, serving model ${model}`);
+    return;
+  }
+  const logo = [
+    '',
+    '       █     █     █▄   ▄█',
+    ` ▄▄ ▄█ █     █     █ ▀▄▀ █  version ${release.version}`,
+    `  █▄█▀ █     █     █     █  model   ${model}`,
+    '   ▀▀  ▀▀▀▀▀ ▀▀▀▀▀ ▀     ▀',
+    '',
+  ].join('\n');
+  log.log('INFO', 'api_utils.py:333', logo);
+}
+
+/** Resolve once nothing is running or waiting, or after `ms` (0: at once; in-flight work is cut). */
+async function drain(sim: SimServer, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (Date.now() < until && (sim.state.engine.numRunning > 0 || sim.state.engine.numWaiting > 0)) await sleep(20);
+}
+
+/**
+ * 0.31's EngineArgs._resolve_device_ids (engine/arg_utils.py@M:1878-1916):
+ * duplicates and mixed ids are ValueErrors; a non-integer id is looked up as
+ * a GPU UUID through NVML, which finds none here (so `--device cuda`, taken
+ * by argparse as `--device-ids cuda`, fails at start-up). Null when fine.
+ */
+function deviceIdsError(raw: string | null): string | null {
+  if (raw === null) return null;
+  const ids = raw.split(',').map((p) => p.trim()).map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+  const shown = pyRepr(ids);
+  if (new Set(ids).size !== ids.length) return `ValueError: --device-ids must not contain duplicates: ${shown}`;
+  const strings = ids.filter((i) => typeof i === 'string');
+  if (strings.length === ids.length) return 'pynvml.NVMLError_NotFound: Not Found';
+  if (strings.length > 0) return 'ValueError: --device-ids must not mix integer IDs and UUIDs';
+  return null;
+}
+
+async function main(): Promise<void> {
+  // The knobs come first: VLLM_SIM_VERSION decides which flags the parser has.
   let knobs: Knobs;
   try {
     knobs = readKnobs(process.env);
@@ -161,6 +208,14 @@ async function main(): Promise<void> {
     }
     throw e;
   }
+  const release = RELEASES[knobs.VLLM_SIM_VERSION as keyof typeof RELEASES];
+  const parsed = parseArgv(process.argv.slice(2), release);
+  if (parsed.kind === 'exit') {
+    if (parsed.stdout) process.stdout.write(parsed.stdout);
+    if (parsed.stderr) process.stderr.write(parsed.stderr);
+    process.exitCode = parsed.code;
+    return;
+  }
   // A supervisor that stops reading our pipes must not crash us with EPIPE.
   process.stdout.on('error', () => {});
   process.stderr.on('error', () => {});
@@ -168,7 +223,7 @@ async function main(): Promise<void> {
   const log = createLogger(sink, { pid: process.pid });
   const core = createLogger(sink, { pid: process.pid + 1, processName: 'EngineCore_DP0' });
   const { args, nonDefault } = parsed;
-  const config = buildConfig(args, knobs, VLLM_VERSION);
+  const config = buildConfig(args, knobs, release);
   const host = args.host ?? '0.0.0.0';
   const port = args.port;
   const exit = (code: number): never => {
@@ -176,7 +231,7 @@ async function main(): Promise<void> {
     process.exit(code);
   };
 
-  log.log('INFO', 'api_server.py:1839', `vLLM API server version ${config.version}`);
+  versionBanner(log, release, config.servedNames[0]!, Boolean(knobs.VLLM_DISABLE_LOG_LOGO));
   log.log('INFO', 'utils.py:233', `non-default args: ${pyRepr(maskedArgs(nonDefault))}`);
   if (args.enable_auto_tool_choice && !args.tool_call_parser) {
     log.raw('TypeError: Error: --enable-auto-tool-choice requires --tool-call-parser', 'stderr');
@@ -186,6 +241,11 @@ async function main(): Promise<void> {
   if (config.loraError !== null) {
     // LoRAConfig validation happens while the engine config is built, before anything loads.
     log.raw(`ValueError: ${config.loraError}`, 'stderr');
+    exit(1);
+  }
+  const badIds = deviceIdsError(config.deviceIds);
+  if (badIds) {
+    log.raw(['Traceback (most recent call last):', '  File "/usr/local/bin/vllm", line 10, in <module>', '    sys.exit(main())', badIds].join('\n'), 'stderr');
     exit(1);
   }
 
@@ -203,15 +263,31 @@ async function main(): Promise<void> {
     if (phase === 'stopping') return;
     const wasServing = phase === 'serving';
     phase = 'stopping';
-    if (wasServing && sim) {
-      // As in vLLM 0.11, in-flight requests are cut rather than drained.
-      log.log('INFO', 'launcher.py:101', 'Shutting down FastAPI HTTP server.');
-      void sim.close();
+    if (!wasServing || !sim) return exit(0);
+    const server = sim;
+    const finish = (): never => {
+      void server.close();
       log.raw('INFO:     Shutting down', 'stderr');
       log.raw('INFO:     Waiting for application shutdown.', 'stderr');
       log.raw('INFO:     Application shutdown complete.', 'stderr');
+      return exit(0);
+    };
+    if (release.logWording === '0.11') {
+      // As in vLLM 0.11, in-flight requests are cut rather than drained.
+      log.log('INFO', 'launcher.py:101', 'Shutting down FastAPI HTTP server.');
+      return finish();
     }
-    exit(0);
+    // 0.31 (entrypoints/launcher.py@M:111-163): --shutdown-timeout 0 aborts
+    // in-flight work; above 0 the engine drains it for at most that long.
+    const timeout = (args.shutdown_timeout as number | undefined) ?? 0;
+    log.log('INFO', 'launcher.py:114', '[shutdown] API server: shutdown triggered');
+    log.log('INFO', 'launcher.py:131', `[shutdown] API server: stopping engine client mode=${timeout === 0 ? 'abort' : 'drain'} timeout=${timeout}s`);
+    void drain(server, timeout * 1000).then(() => {
+      log.log('INFO', 'launcher.py:139', '[shutdown] API server: engine client stopped');
+      log.log('INFO', 'launcher.py:142', '[shutdown] API server: signalling HTTP server shutdown');
+      log.log('INFO', 'launcher.py:163', '[shutdown] API server: shutting down FastAPI HTTP server');
+      finish();
+    });
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
@@ -254,7 +330,8 @@ async function main(): Promise<void> {
     }
   }
   const shownHost = host.includes(':') ? `[${host}]` : host;
-  log.log('INFO', 'api_server.py:1880', `Starting vLLM API server 0 on http://${shownHost}:${port}`);
+  if (release.logWording === '0.11') log.log('INFO', 'api_server.py:1880', `Starting vLLM API server 0 on http://${shownHost}:${port}`);
+  else log.log('INFO', 'api_server.py:548', `Starting vLLM server on http://${shownHost}:${port}`);
   log.log('INFO', 'launcher.py:34', 'Available routes are:');
   for (const r of sim.routes) log.log('INFO', 'launcher.py:42', `Route: ${r.path}, Methods: ${r.methods.join(', ')}`);
   try {
@@ -270,7 +347,8 @@ async function main(): Promise<void> {
 
   if (knobs.VLLM_SIM_CRASH_AFTER_MS !== null) {
     setTimeout(() => {
-      log.log('ERROR', 'core_client.py:564', 'Engine core proc EngineCore_DP0 died unexpectedly, shutting down client.');
+      if (release.logWording === '0.11') log.log('ERROR', 'core_client.py:564', 'Engine core proc EngineCore_DP0 died unexpectedly, shutting down client.');
+      else log.log('WARNING', 'core_client.py:728', '[shutdown] MPClient: engine core exited unexpectedly; starting cleanup');
       sim?.markDead();
       exit(knobs.VLLM_SIM_EXIT_CODE as number);
     }, knobs.VLLM_SIM_CRASH_AFTER_MS as number);

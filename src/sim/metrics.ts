@@ -95,6 +95,8 @@ export interface MetricsOptions {
   cacheConfig: Record<string, string>;
   /** Instant values read at scrape time. */
   gauges: () => { running: number; waiting: number; kvUsage: number };
+  /** Families the simulated release no longer has (Release.removedMetrics); still observed, never registered. */
+  removed?: readonly string[];
 }
 
 /** One finished (or aborted) engine request, in seconds and tokens. */
@@ -181,7 +183,7 @@ export class SimMetrics {
 
     const hist = (key: string, name: string, help: string, buckets: readonly number[]) => {
       const m = new FastHistogram(name, help, buckets, labels);
-      reg.registerMetric(m as unknown as Metric);
+      if (!opts.removed?.includes(name)) reg.registerMetric(m as unknown as Metric);
       this.h[key] = m;
     };
     const tokenBuckets = buckets125(opts.maxModelLen);

@@ -1,6 +1,6 @@
 // The simulator's HTTP server on plain node:http (it is the backend of proxy
 // benchmarks, so no framework sits on the hot path). Routing, vLLM's auth
-// middleware (only /v1*), CORS, JSON body checks, error mapping, access log
+// middleware (the release's prefixes), CORS, JSON body checks, error mapping, access log
 // and the instrumentator's http_* metrics live here; routes live in handlers/.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -8,8 +8,8 @@ import { STATUS_CODES, createServer, type IncomingMessage, type Server, type Ser
 import type { AddressInfo } from 'node:net';
 import type { SimConfig } from './config.js';
 import { Engine } from './engine.js';
-import { ApiError, BODY_METHOD_NOT_ALLOWED, BODY_NOT_FOUND, BODY_UNAUTHORIZED, UNSUPPORTED_MEDIA_TYPE, validationError } from './errors.js';
-import { chatCompletions } from './handlers/chat.js';
+import { ApiError, BODY_METHOD_NOT_ALLOWED, ENGINE_DEAD_BODY, BODY_NOT_FOUND, BODY_UNAUTHORIZED, UNSUPPORTED_MEDIA_TYPE, validationError } from './errors.js';
+import { batchChatCompletions, chatCompletions } from './handlers/chat.js';
 import { completions } from './handlers/completions.js';
 import { health, load, metrics, modelsHandler, unsupported, version } from './handlers/info.js';
 import { detokenize, renderChat, renderCompletion, tokenize } from './handlers/tokenize.js';
@@ -50,7 +50,7 @@ interface Route extends RouteDoc {
   engine?: boolean;
 }
 
-const GENERATION = new Set(['/v1/chat/completions', '/v1/completions', '/invocations']);
+const GENERATION = new Set(['/v1/chat/completions', '/v1/chat/completions/batch', '/v1/completions', '/invocations']);
 
 export function createSimServer(deps: SimServerDeps): SimServer {
   const { config, logger } = deps;
@@ -61,6 +61,7 @@ export function createSimServer(deps: SimServerDeps): SimServer {
     modelName: config.servedNames[0]!,
     maxModelLen: config.maxModelLen,
     cacheConfig: cacheConfigLabels(config),
+    removed: config.release.removedMetrics,
     gauges: () => ({ running: engine!.numRunning, waiting: engine!.numWaiting, kvUsage: engine!.kvUsage }),
   });
   const lora = new SimLora(config.lora, config.servedNames);
@@ -122,16 +123,21 @@ export function createSimServer(deps: SimServerDeps): SimServer {
   add('/version', ['GET'], 'show_version', version);
   add('/v1/chat/completions', ['POST'], 'create_chat_completion', chatCompletions, true);
   add('/v1/completions', ['POST'], 'create_completion', completions, true);
-  add('/v1/embeddings', ['POST'], 'create_embedding', unsupported('Embeddings'), true);
-  add('/pooling', ['POST'], 'create_pooling', unsupported('Pooling'), true);
-  add('/classify', ['POST'], 'create_classify', unsupported('Classification'), true);
-  add('/score', ['POST'], 'create_score', unsupported('Score'), true);
-  add('/v1/score', ['POST'], 'create_score_v1', unsupported('Score'), true);
-  add('/v1/audio/transcriptions', ['POST'], 'create_transcriptions', unsupported('Transcriptions'));
-  add('/v1/audio/translations', ['POST'], 'create_translations', unsupported('Translations'));
-  add('/rerank', ['POST'], 'do_rerank', unsupported('Rerank (Score)'), true);
-  add('/v1/rerank', ['POST'], 'do_rerank_v1', unsupported('Rerank (Score)'), true);
-  add('/v2/rerank', ['POST'], 'do_rerank_v2', unsupported('Rerank (Score)'), true);
+  if (config.release.chatBatchRoute) add('/v1/chat/completions/batch', ['POST'], 'create_batch_chat_completion', batchChatCompletions, true);
+  // The simulated model only generates. 0.11 registers every task route and
+  // answers 400; later releases register only the model's tasks (404 otherwise).
+  if (config.release.unsupportedTaskRoutes === 'bad-request') {
+    add('/v1/embeddings', ['POST'], 'create_embedding', unsupported('Embeddings'), true);
+    add('/pooling', ['POST'], 'create_pooling', unsupported('Pooling'), true);
+    add('/classify', ['POST'], 'create_classify', unsupported('Classification'), true);
+    add('/score', ['POST'], 'create_score', unsupported('Score'), true);
+    add('/v1/score', ['POST'], 'create_score_v1', unsupported('Score'), true);
+    add('/v1/audio/transcriptions', ['POST'], 'create_transcriptions', unsupported('Transcriptions'));
+    add('/v1/audio/translations', ['POST'], 'create_translations', unsupported('Translations'));
+    add('/rerank', ['POST'], 'do_rerank', unsupported('Rerank (Score)'), true);
+    add('/v1/rerank', ['POST'], 'do_rerank_v1', unsupported('Rerank (Score)'), true);
+    add('/v2/rerank', ['POST'], 'do_rerank_v2', unsupported('Rerank (Score)'), true);
+  }
   add('/invocations', ['POST'], 'invocations', invocations, true);
   add('/v1/chat/completions/render', ['POST'], 'render_chat_completion', renderChat, true);
   add('/v1/completions/render', ['POST'], 'render_completion', renderCompletion, true);
@@ -157,6 +163,7 @@ export function createSimServer(deps: SimServerDeps): SimServer {
   table.set('/metrics/', table.get('/metrics')!);
 
   // vLLM hashes both sides and compares in constant time; several keys may be valid.
+  const authPrefixes = config.release.authPrefixes;
   const keyDigests = config.apiKeys.map((k) => createHash('sha256').update(`Bearer ${k}`).digest());
   const authorized = (req: IncomingMessage): boolean => {
     const given = createHash('sha256').update(req.headers.authorization ?? '').digest();
@@ -197,7 +204,7 @@ export function createSimServer(deps: SimServerDeps): SimServer {
         return;
       }
     }
-    if (keyDigests.length && method !== 'OPTIONS' && path.startsWith('/v1') && !authorized(req)) {
+    if (keyDigests.length && method !== 'OPTIONS' && authPrefixes.some((p) => path.startsWith(p)) && !authorized(req)) {
       sendJson(res, 401, BODY_UNAUTHORIZED);
       return;
     }
@@ -210,7 +217,8 @@ export function createSimServer(deps: SimServerDeps): SimServer {
       return;
     }
     if (dead && GENERATION.has(path)) {
-      sendEmpty(res, 500);
+      if (config.release.deadEngineBody === 'empty') sendEmpty(res, 500);
+      else sendJson(res, 500, ENGINE_DEAD_BODY);
       return;
     }
     if (deps.tracer && GENERATION.has(path)) deps.tracer.observe(req, res, config.servedNames[0]!);
@@ -347,7 +355,7 @@ function cacheConfigLabels(c: SimConfig): Record<string, string> {
     num_gpu_blocks_override: 'None',
     prefix_caching_hash_algo: 'sha256',
     sliding_window: 'None',
-    swap_space: String(c.swapSpaceGiB),
-    swap_space_bytes: String(Math.round(c.swapSpaceGiB * 1024 ** 3)),
+    // CacheConfig lost swap_space with the flag (config/cache.py@M).
+    ...(c.swapSpaceGiB === null ? {} : { swap_space: String(c.swapSpaceGiB), swap_space_bytes: String(Math.round(c.swapSpaceGiB * 1024 ** 3)) }),
   };
 }

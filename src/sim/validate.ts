@@ -1,12 +1,24 @@
 // Small hand-written request validation with pydantic-style error records.
 // (zod per request would cost more than the rest of a zero-latency request.)
-import { validationError, type PydanticError } from './errors.js';
+import { badRequest, validationError, type PydanticError } from './errors.js';
+
+/**
+ * How vLLM's own request-model validators fail. 0.11: a ValueError, which
+ * pydantic reports as a 400 "Bad Request" validation list. 0.31: a
+ * VLLMValidationError, which pydantic does not catch, answered as 400
+ * BadRequestError `"<message> (parameter=p)"` (vllm/exceptions.py@M:27-54,
+ * serve/exception_handling/error_response.py@M:38-41).
+ */
+export type ValidatorStyle = 'value-error' | 'vllm-validation-error';
 
 export type Json = Record<string, unknown>;
 
 export class Checker {
   readonly errors: PydanticError[] = [];
-  constructor(readonly body: Json) {}
+  constructor(
+    readonly body: Json,
+    readonly style: ValidatorStyle = 'value-error',
+  ) {}
 
   private push(type: string, loc: Array<string | number>, msg: string, input: unknown): void {
     this.errors.push({ type, loc: ['body', ...loc], msg, input });
@@ -66,6 +78,19 @@ export class Checker {
   /** A model_validator failure (pydantic prefixes "Value error, "). */
   valueError(message: string): void {
     this.errors.push({ type: 'value_error', loc: ['body'], msg: `Value error, ${message}`, input: this.body, ctx: { error: {} } });
+  }
+
+  /**
+   * A failure of one of vLLM's model validators: a pydantic value error in
+   * 0.11; in 0.31 a VLLMValidationError thrown at once (`message031` when
+   * the wording changed too).
+   */
+  modelError(message: string, parameter: string | null = null, message031: string = message): void {
+    if (this.style === 'value-error') {
+      this.valueError(message);
+      return;
+    }
+    throw badRequest(parameter === null ? message031 : `${message031} (parameter=${parameter})`, parameter);
   }
 
   custom(type: string, loc: Array<string | number>, msg: string, input: unknown): void {

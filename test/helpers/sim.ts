@@ -9,6 +9,10 @@ export interface RunningSim {
   base: string;
 }
 
+/** The vLLM releases the simulator models; the e2e tests run against each (a matrix). */
+export const SIM_VERSIONS = ['0.11', '0.31'] as const;
+export type SimVersion = (typeof SIM_VERSIONS)[number];
+
 /** Env for a fast simulator: no start-up delay, no per-token delay. */
 export function simEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
@@ -27,6 +31,11 @@ export async function startSim(
   const proc = start(path.join(binDir, 'vllm'), ['serve', model, '--host', '127.0.0.1', '--port', String(port), ...args], { env: simEnv(env) });
   if (wait) await proc.waitForOutput(/Application startup complete\./, 15_000);
   return { proc, port, base: `http://127.0.0.1:${port}` };
+}
+
+/** startSim behaving as one vLLM release. */
+export function startSimVersion(version: SimVersion, args: string[] = [], env: Record<string, string> = {}, opts: { model?: string; wait?: boolean } = {}): Promise<RunningSim> {
+  return startSim(args, { VLLM_SIM_VERSION: version, ...env }, opts);
 }
 
 export async function postJson(base: string, p: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any; text: string; headers: Headers }> {

@@ -6,8 +6,9 @@ import { plan, type FinishReason, type Plan } from '../generator.js';
 import { idHeaders, requestId, sendJson, startEventStream, type Ctx, type SimState } from '../http.js';
 import { IMAGE_ID } from '../tokenizer.js';
 import { makeToolCall, type ToolCall } from '../tools.js';
-import { Checker, isObject, type Json } from '../validate.js';
-import { checkCommon, logReceived, readSampling, resolveModel, seedFor, usageBody } from './common.js';
+import { Checker, isObject, type Json, type ValidatorStyle } from '../validate.js';
+import { checkCommon, logReceived, readSampling, resolveModel, seedFor, streamUsage, usageBody, validatorStyle, type Sampling } from './common.js';
+import type { SimConfig } from '../config.js';
 
 const J = JSON.stringify;
 
@@ -41,11 +42,12 @@ function checkTools(c: Checker): void {
     c.custom('missing', ['tool_choice', 'ChatCompletionNamedToolChoiceParam', 'function'], 'Field required', tc);
     return;
   }
-  if (tc !== 'none' && !Array.isArray(tools)) c.valueError('When using `tool_choice`, `tools` must be set.');
+  if (tc !== 'none' && !Array.isArray(tools)) c.modelError('When using `tool_choice`, `tools` must be set.', 'tool_choice');
   else if (named && Array.isArray(tools)) {
     const name = (tc as { function: { name: string } }).function.name;
     if (!tools.some((t) => isObject(t) && isObject(t.function) && t.function.name === name)) {
-      c.valueError(`Tool '${name}' has not been passed in \`tools\`.`);
+      // 0.31's wording: chat_completion/protocol.py@M:977-982.
+      c.modelError(`Tool '${name}' has not been passed in \`tools\`.`, 'tool_choice', 'The tool specified in `tool_choice` does not match any of the specified `tools`');
     }
   }
 }
@@ -72,8 +74,8 @@ export function prepareChat(state: SimState, body: Json, suffix = ' None'): Prep
   return { messages: parsed.messages, prompt, ids, images: parsed.media.image };
 }
 
-export function checkChatShape(body: Json): void {
-  const c = new Checker(body);
+export function checkChatShape(body: Json, style: ValidatorStyle = 'value-error'): void {
+  const c = new Checker(body, style);
   c.required('messages');
   c.list('messages');
   checkCommon(c);
@@ -81,7 +83,7 @@ export function checkChatShape(body: Json): void {
   c.bool('add_generation_prompt');
   c.bool('continue_final_message');
   if (body.add_generation_prompt === true && body.continue_final_message === true) {
-    c.valueError('Cannot set both `continue_final_message` and `add_generation_prompt` to True.');
+    c.modelError('Cannot set both `continue_final_message` and `add_generation_prompt` to True.');
   }
   c.done();
 }
@@ -95,12 +97,20 @@ interface ChoicePlan {
   finish: FinishReason;
 }
 
-export function chatCompletions(ctx: Ctx): void {
-  const { state, body } = ctx;
+/** One conversation, planned: prompt, per-choice outputs, role. Throws vLLM's 400s. */
+interface ChatPlan {
+  prep: PreparedChat;
+  promptTokens: number;
+  maxTokens: number;
+  choices: ChoicePlan[];
+  role: string;
+  /** A named tool_choice (its content is "" rather than null). */
+  named: string | null;
+}
+
+function planChat(ctx: Ctx, body: Json, s: Sampling, id: string): ChatPlan {
+  const { state } = ctx;
   const { config, tokenizer } = state;
-  checkChatShape(body);
-  const model = resolveModel(state, body);
-  const s = readSampling(body);
   const tools = Array.isArray(body.tools) ? body.tools.filter(isObject) : [];
   const toolChoice = body.tool_choice ?? (tools.length ? 'auto' : 'none');
   if (toolChoice === 'auto' && tools.length > 0 && !(config.enableAutoToolChoice && config.toolCallParser)) {
@@ -119,7 +129,6 @@ export function chatCompletions(ctx: Ctx): void {
     );
   }
   const maxTokens = s.requestedMaxTokens ?? config.maxModelLen - promptTokens;
-  const id = requestId(ctx, 'chatcmpl-');
   logReceived(ctx, id, prep.prompt, s, maxTokens);
 
   const named = isObject(toolChoice) ? String((toolChoice.function as Json).name) : null;
@@ -148,6 +157,65 @@ export function chatCompletions(ctx: Ctx): void {
     }
   }
   const role = body.add_generation_prompt === false ? (lastRole ?? config.responseRole) : config.responseRole;
+  return { prep, promptTokens, maxTokens, choices, role, named };
+}
+
+/** A non-streaming choice in the release's shape (ChatCompletionResponseChoice). */
+function choiceBody(config: SimConfig, p: ChatPlan, c: ChoicePlan, index: number): Json {
+  const v031 = config.release.responseShape === '0.31';
+  const message: Json = {
+    role: p.role,
+    content: c.tool ? (p.named !== null ? '' : null) : c.plan!.text,
+    refusal: null,
+    annotations: null,
+    audio: null,
+    function_call: null,
+  };
+  const calls = c.tool ? [{ id: c.tool.id, type: 'function', function: { name: c.tool.name, arguments: c.tool.arguments } }] : [];
+  // 0.31's ChatMessage serializer drops an empty tool_calls list (chat_completion/protocol.py@M:74-79).
+  if (!v031 || calls.length) message.tool_calls = calls;
+  message[config.release.reasoningField] = null;
+  const out: Json = {
+    index,
+    message,
+    logprobs: null,
+    finish_reason: c.finish,
+    stop_reason: c.plan?.stopReason ?? null,
+    token_ids: null,
+  };
+  if (v031) out.routed_experts = null;
+  return out;
+}
+
+/** The non-streaming ChatCompletionResponse around `choices`, in the release's field order. */
+function chatResponse(config: SimConfig, id: string, created: number, model: string, choices: Json[], usage: Json): Json {
+  const v031 = config.release.responseShape === '0.31';
+  return {
+    id,
+    object: 'chat.completion',
+    created,
+    model,
+    choices,
+    service_tier: null,
+    system_fingerprint: config.systemFingerprint,
+    usage,
+    prompt_logprobs: null,
+    prompt_token_ids: null,
+    ...(v031 ? { prompt_text: null } : {}),
+    kv_transfer_params: null,
+    ...(v031 ? { ec_transfer_params: null, metrics: null } : {}),
+  };
+}
+
+export function chatCompletions(ctx: Ctx): void {
+  const { state, body } = ctx;
+  const { config } = state;
+  checkChatShape(body, validatorStyle(config));
+  const model = resolveModel(state, body);
+  const s = readSampling(body);
+  const id = requestId(ctx, 'chatcmpl-');
+  const p = planChat(ctx, body, s, id);
+  const { choices, promptTokens, role } = p;
   const created = Math.floor(Date.now() / 1000);
   const completionTokens = choices.reduce((a, c) => a + c.tokens, 0);
   const usageJson = (completion: number) =>
@@ -159,10 +227,10 @@ export function chatCompletions(ctx: Ctx): void {
   const job = {
     id,
     promptTokens,
-    promptIds: prep.ids,
+    promptIds: p.prep.ids,
     choiceTokens: choices.map((c) => c.tokens),
     finishReasons: choices.map((c) => (c.finish === 'length' ? 'length' : 'stop') as 'stop' | 'length'),
-    maxTokens,
+    maxTokens: p.maxTokens,
     sink: body.stream === true ? streamSink() : fullSink(),
   };
 
@@ -172,48 +240,29 @@ export function chatCompletions(ctx: Ctx): void {
       flush() {},
       done() {
         finished = true;
-        const out = {
+        const out = chatResponse(
+          config,
           id,
-          object: 'chat.completion',
           created,
           model,
-          choices: choices.map((c, index) => ({
-            index,
-            message: {
-              role,
-              content: c.tool ? (named !== null ? '' : null) : c.plan!.text,
-              refusal: null,
-              annotations: null,
-              audio: null,
-              function_call: null,
-              tool_calls: c.tool ? [{ id: c.tool.id, type: 'function', function: { name: c.tool.name, arguments: c.tool.arguments } }] : [],
-              reasoning_content: null,
-            },
-            logprobs: null,
-            finish_reason: c.finish,
-            stop_reason: c.plan?.stopReason ?? null,
-            token_ids: null,
-          })),
-          service_tier: null,
-          system_fingerprint: null,
-          usage: usageBody(promptTokens, completionTokens, config.enablePromptTokensDetails),
-          prompt_logprobs: null,
-          prompt_token_ids: null,
-          kv_transfer_params: null,
-        };
+          choices.map((c, index) => choiceBody(config, p, c, index)),
+          usageBody(promptTokens, completionTokens, config.enablePromptTokensDetails, config.release.responseShape),
+        );
         sendJson(ctx.res, 200, J(out), idHeaders(ctx));
       },
     };
   }
 
   function streamSink() {
-    const so = isObject(body.stream_options) ? body.stream_options : null;
-    const includeUsage = so !== null && (so.include_usage !== false || config.enableForceIncludeUsage);
-    const continuous = includeUsage && so?.continuous_usage_stats === true;
+    const { include: includeUsage, continuous } = streamUsage(config, body.stream_options);
+    const v031 = config.release.responseShape === '0.31';
+    // 0.31 stamps system_fingerprint on the terminal chunk, or on the usage chunk when one follows (chat_completion/serving.py@M:767-776,833-842).
+    const fp = config.systemFingerprint === null ? '' : `,"system_fingerprint":${J(config.systemFingerprint)}`;
     const head = `data: {"id":${J(id)},"object":"chat.completion.chunk","created":${created},"model":${J(model)},"choices":[`;
     const res = ctx.res;
     let buf = '';
-    const tail = (step: number) => (continuous ? `],"usage":${usageJson(step)}}\n\n` : ']}\n\n');
+    const tail = (step: number, last: boolean) =>
+      (continuous ? `],"usage":${usageJson(step)}` : ']') + (last && !includeUsage ? fp : '') + '}\n\n';
     startEventStream(ctx);
     const write = (final: boolean) => {
       if (res.destroyed) return;
@@ -228,7 +277,7 @@ export function chatCompletions(ctx: Ctx): void {
       step(i: number) {
         if (i === 0) {
           for (let c = 0; c < choices.length; c++) {
-            buf += `${head}{"index":${c},"delta":{"role":${J(role)},"content":""},"logprobs":null,"finish_reason":null}]${continuous ? `,"usage":${usageJson(0)}` : ''},"prompt_token_ids":null}\n\n`;
+            buf += `${head}{"index":${c},"delta":{"role":${J(role)},"content":""},"logprobs":null,"finish_reason":null}]${continuous ? `,"usage":${usageJson(0)}` : ''},"prompt_token_ids":null${v031 ? ',"prompt_text":null' : ''}}\n\n`;
           }
         }
         for (let c = 0; c < choices.length; c++) {
@@ -243,7 +292,7 @@ export function chatCompletions(ctx: Ctx): void {
                 : `{"tool_calls":[{"index":0,"function":{"arguments":${J(ch.fragments[i - 1])}}}]}`;
           } else delta = `{"content":${J(ch.plan!.pieces[i])}}`;
           const fin = last ? `${J(ch.finish)},"stop_reason":${J(ch.plan?.stopReason ?? null)}` : 'null';
-          buf += `${head}{"index":${c},"delta":${delta},"logprobs":null,"finish_reason":${fin},"token_ids":null}${tail(i + 1)}`;
+          buf += `${head}{"index":${c},"delta":${delta},"logprobs":null,"finish_reason":${fin},"token_ids":null}${tail(i + 1, last)}`;
         }
       },
       flush() {
@@ -251,7 +300,7 @@ export function chatCompletions(ctx: Ctx): void {
       },
       done() {
         finished = true;
-        if (includeUsage) buf += `${head}],"usage":${usageJson(completionTokens)}}\n\n`;
+        if (includeUsage) buf += `${head}],"usage":${usageJson(completionTokens)}${fp}}\n\n`;
         buf += 'data: [DONE]\n\n';
         write(true);
       },
@@ -260,6 +309,69 @@ export function chatCompletions(ctx: Ctx): void {
 
   const handle = state.engine.submit(state.lora.has(model) ? { ...job, lora: model } : job);
   if (!finished) watchDisconnect(ctx, handle);
+}
+
+/**
+ * POST /v1/chat/completions/batch (0.31; chat_completion/batch_serving.py@M:104-332):
+ * `messages` is a list of conversations; each runs as its own engine request
+ * (`<id>_<i>`) and the answer is one ChatCompletionResponse with one choice per
+ * conversation, indexed in order, and the usage summed. Not streamed; n must be 1.
+ */
+export function batchChatCompletions(ctx: Ctx): void {
+  const { state, body } = ctx;
+  const { config } = state;
+  // Not fields of BatchChatCompletionRequest: ignored, as pydantic ignores extras.
+  const { tools: _tools, tool_choice: _tc, stream: _stream, stream_options: _so, ...shared } = body;
+  const c = new Checker(shared, validatorStyle(config));
+  c.required('messages');
+  if (c.list('messages')) {
+    const convs = body.messages as unknown[];
+    if (convs.length === 0) c.custom('too_short', ['messages'], 'List should have at least 1 item after validation, not 0', convs);
+    convs.forEach((conv, i) => {
+      if (!Array.isArray(conv)) c.custom('list_type', ['messages', i], 'Input should be a valid list', conv);
+      else if (conv.length === 0) c.custom('too_short', ['messages', i], 'List should have at least 1 item after validation, not 0', conv);
+    });
+  }
+  checkCommon(c);
+  c.bool('add_generation_prompt');
+  c.done();
+  const n = typeof body.n === 'number' ? body.n : 1;
+  if (n !== 1) throw badRequest(`Batch chat completions do not support \`n > 1\`. Please set \`n\` to 1. (parameter=n, value=${n})`, 'n');
+  const model = resolveModel(state, body);
+  const s = readSampling(body);
+  const id = requestId(ctx, 'chatcmpl-');
+  const plans = (body.messages as Json[][]).map((conv, i) => planChat(ctx, { ...shared, messages: conv }, s, `${id}_${i}`));
+  const created = Math.floor(Date.now() / 1000);
+  let pending = plans.length;
+  const handles = plans.map((p, i) =>
+    state.engine.submit({
+      id: `${id}_${i}`,
+      promptTokens: p.promptTokens,
+      promptIds: p.prep.ids,
+      choiceTokens: p.choices.map((ch) => ch.tokens),
+      finishReasons: p.choices.map((ch) => (ch.finish === 'length' ? 'length' : 'stop') as 'stop' | 'length'),
+      maxTokens: p.maxTokens,
+      sink: {
+        step() {},
+        flush() {},
+        done() {
+          if (--pending > 0) return;
+          const promptTokens = plans.reduce((a, q) => a + q.promptTokens, 0);
+          const completionTokens = plans.reduce((a, q) => a + q.choices[0]!.tokens, 0);
+          const out = chatResponse(
+            config,
+            id,
+            created,
+            model,
+            plans.map((q, index) => choiceBody(config, q, q.choices[0]!, index)),
+            usageBody(promptTokens, completionTokens, false, config.release.responseShape),
+          );
+          sendJson(ctx.res, 200, J(out), idHeaders(ctx));
+        },
+      },
+    }),
+  );
+  if (pending > 0) watchDisconnect(ctx, { abort: () => handles.forEach((h) => h.abort()) });
 }
 
 /** A client that goes away before the response is complete aborts its generation. */

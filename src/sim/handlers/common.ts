@@ -4,7 +4,8 @@ import { badRequest, modelNotFound } from '../errors.js';
 import { hash32 } from '../generator.js';
 import type { Ctx, SimState } from '../http.js';
 import { pyRepr } from '../pyrepr.js';
-import { Checker, type Json } from '../validate.js';
+import type { SimConfig } from '../config.js';
+import { Checker, isObject, type Json, type ValidatorStyle } from '../validate.js';
 
 /** The served name a request addresses; a missing model means the first served name. */
 export function resolveModel(state: SimState, body: Json): string {
@@ -45,9 +46,23 @@ export function checkCommon(c: Checker): void {
   if (stop !== undefined && stop !== null && typeof stop !== 'string' && !(Array.isArray(stop) && stop.every((s) => typeof s === 'string'))) {
     c.custom('string_type', ['stop', 'str'], 'Input should be a valid string', stop);
   }
-  if (c.body.stream_options !== undefined && c.body.stream_options !== null && c.body.stream !== true) {
-    c.valueError('Stream options can only be defined when `stream=True`.');
+  // `data.get("stream_options") and not data.get("stream")`: an empty object is falsy in Python.
+  if (pyTruthy(c.body.stream_options) && !pyTruthy(c.body.stream)) {
+    c.modelError('Stream options can only be defined when `stream=True`.', 'stream_options');
   }
+}
+
+/** Python's truthiness of a JSON value. */
+export function pyTruthy(v: unknown): boolean {
+  if (v === undefined || v === null || v === false || v === 0 || v === '') return false;
+  if (Array.isArray(v)) return v.length > 0;
+  if (typeof v === 'object') return Object.keys(v).length > 0;
+  return true;
+}
+
+/** The validator style of the simulated release. */
+export function validatorStyle(config: SimConfig): ValidatorStyle {
+  return config.release.responseShape === '0.31' ? 'vllm-validation-error' : 'value-error';
 }
 
 export function readSampling(body: Json): Sampling {
@@ -98,12 +113,31 @@ export function logReceived(ctx: Ctx, id: string, prompt: string, s: Sampling, m
   logger.log('INFO', 'async_llm.py:321', `Added request ${id}.`);
 }
 
-/** The non-streaming `usage` object (vLLM's field order). */
-export function usageBody(promptTokens: number, completionTokens: number, promptTokensDetails: boolean): Json {
+/** The non-streaming `usage` object (vLLM's field order; 0.31's UsageInfo adds completion_tokens_details, engine/protocol.py@M:124-129). */
+export function usageBody(promptTokens: number, completionTokens: number, promptTokensDetails: boolean, shape: '0.11' | '0.31' = '0.11'): Json {
   return {
     prompt_tokens: promptTokens,
     total_tokens: promptTokens + completionTokens,
     completion_tokens: completionTokens,
     prompt_tokens_details: promptTokensDetails ? { cached_tokens: 0 } : null,
+    ...(shape === '0.31' ? { completion_tokens_details: null } : {}),
   };
+}
+
+/**
+ * Whether a stream carries a usage chunk, and usage on every chunk.
+ * 0.11: stream_options present and include_usage not false (default true);
+ * --enable-force-include-usage forces it only when stream_options is present.
+ * 0.31: should_include_usage (serve/utils/api_utils.py@M:275-287): the flag
+ * forces both; otherwise include_usage (default false) and continuous_usage_stats.
+ */
+export function streamUsage(config: SimConfig, streamOptions: unknown): { include: boolean; continuous: boolean } {
+  const so = isObject(streamOptions) ? streamOptions : null;
+  if (config.release.forceIncludeUsageAlways) {
+    if (config.enableForceIncludeUsage) return { include: true, continuous: true };
+    const include = so !== null && so.include_usage === true;
+    return { include, continuous: include && so?.continuous_usage_stats === true };
+  }
+  const include = so !== null && ((so.include_usage ?? config.release.includeUsageDefault) !== false || config.enableForceIncludeUsage);
+  return { include, continuous: include && so?.continuous_usage_stats === true };
 }

@@ -4,9 +4,9 @@
 import { badRequest } from '../errors.js';
 import { plan, type Plan } from '../generator.js';
 import { idHeaders, requestId, sendJson, startEventStream, type Ctx, type SimState } from '../http.js';
-import { Checker, isObject, type Json } from '../validate.js';
+import { Checker, isObject, type Json, type ValidatorStyle } from '../validate.js';
 import { watchDisconnect } from './chat.js';
-import { checkCommon, logReceived, readSampling, resolveModel, seedFor, usageBody } from './common.js';
+import { checkCommon, logReceived, readSampling, resolveModel, seedFor, streamUsage, usageBody, validatorStyle } from './common.js';
 
 const J = JSON.stringify;
 
@@ -15,8 +15,8 @@ export interface PreparedPrompt {
   ids: number[];
 }
 
-export function checkCompletionShape(body: Json): void {
-  const c = new Checker(body);
+export function checkCompletionShape(body: Json, style: ValidatorStyle = 'value-error'): void {
+  const c = new Checker(body, style);
   checkCommon(c);
   const p = body.prompt;
   if (p === undefined || p === null) c.valueError('At least one of `prompt` or `prompt_embeds` must be set.');
@@ -53,7 +53,7 @@ export function preparePrompts(state: SimState, body: Json): PreparedPrompt[] {
 export function completions(ctx: Ctx): void {
   const { state, body } = ctx;
   const { config, tokenizer } = state;
-  checkCompletionShape(body);
+  checkCompletionShape(body, validatorStyle(config));
   const model = resolveModel(state, body);
   const s = readSampling(body);
   const prompts = preparePrompts(state, body);
@@ -112,18 +112,22 @@ export function completions(ctx: Ctx): void {
           token_ids: null,
         })),
         service_tier: null,
-        system_fingerprint: null,
-        usage: usageBody(promptTokens, completionTokens, config.enablePromptTokensDetails),
+        system_fingerprint: config.systemFingerprint,
+        usage: usageBody(promptTokens, completionTokens, config.enablePromptTokensDetails, config.release.responseShape),
         kv_transfer_params: null,
+        ...(config.release.responseShape === '0.31' ? { ec_transfer_params: null, metrics: null } : {}),
       };
       sendJson(ctx.res, 200, J(out), idHeaders(ctx));
     },
   };
 
   const streamSink = () => {
-    const so = isObject(body.stream_options) ? body.stream_options : null;
-    const includeUsage = so !== null && (so.include_usage !== false || config.enableForceIncludeUsage);
-    const continuous = includeUsage && so?.continuous_usage_stats === true;
+    const { include: includeUsage, continuous } = streamUsage(config, body.stream_options);
+    // 0.11 serializes chunks with exclude_unset=False (every field, usage:null);
+    // 0.31 with exclude_unset=True and the fingerprint on the terminal chunk
+    // unless a usage chunk follows (completion/serving.py@M:404-442).
+    const v031 = config.release.responseShape === '0.31';
+    const fp = config.systemFingerprint === null ? '' : `,"system_fingerprint":${J(config.systemFingerprint)}`;
     const head = `data: {"id":${J(id)},"object":"text_completion","created":${created},"model":${J(model)},"choices":[`;
     const res = ctx.res;
     startEventStream(ctx);
@@ -145,9 +149,10 @@ export function completions(ctx: Ctx): void {
           const usage = continuous
             ? `{"prompt_tokens":${c.prompt.ids.length},"total_tokens":${c.prompt.ids.length + i + 1},"completion_tokens":${i + 1}}`
             : 'null';
+          const rest = v031 ? (continuous ? `,"usage":${usage}` : '') + (last && !includeUsage ? fp : '') : `,"usage":${usage}`;
           buf +=
             `${head}{"index":${index},"text":${J(text)},"logprobs":null,"finish_reason":${last ? J(c.plan.finishReason) : 'null'},` +
-            `"stop_reason":${last ? J(c.plan.stopReason) : 'null'},"prompt_token_ids":null,"token_ids":null}],"usage":${usage}}\n\n`;
+            `"stop_reason":${last ? J(c.plan.stopReason) : 'null'},"prompt_token_ids":null,"token_ids":null}]${rest}}\n\n`;
         });
       },
       flush() {
@@ -156,7 +161,7 @@ export function completions(ctx: Ctx): void {
       done() {
         finished = true;
         if (includeUsage) {
-          buf += `${head}],"usage":{"prompt_tokens":${promptTokens},"total_tokens":${promptTokens + completionTokens},"completion_tokens":${completionTokens}}}\n\n`;
+          buf += `${head}],"usage":{"prompt_tokens":${promptTokens},"total_tokens":${promptTokens + completionTokens},"completion_tokens":${completionTokens}}${fp}}\n\n`;
         }
         buf += 'data: [DONE]\n\n';
         write(true);

@@ -5,7 +5,7 @@ import { conversationOf } from '../chat-template.js';
 import { Checker } from '../validate.js';
 import { checkChatShape, prepareChat } from './chat.js';
 import { checkCompletionShape, preparePrompts } from './completions.js';
-import { resolveModel } from './common.js';
+import { resolveModel, validatorStyle } from './common.js';
 
 export function tokenize(ctx: Ctx): void {
   const { state, body } = ctx;
@@ -58,7 +58,7 @@ export function detokenize(ctx: Ctx): void {
 /** POST /v1/chat/completions/render -> [conversation, engine_prompts] (vLLM 0.15). */
 export function renderChat(ctx: Ctx): void {
   const { state, body } = ctx;
-  checkChatShape(body);
+  checkChatShape(body, validatorStyle(ctx.state.config));
   resolveModel(state, body);
   const prep = prepareChat(state, body);
   const out = [conversationOf(prep.messages), [{ prompt_token_ids: prep.ids, prompt: prep.prompt }]];
@@ -68,7 +68,7 @@ export function renderChat(ctx: Ctx): void {
 /** POST /v1/completions/render -> engine_prompts (vLLM 0.15). */
 export function renderCompletion(ctx: Ctx): void {
   const { state, body } = ctx;
-  checkCompletionShape(body);
+  checkCompletionShape(body, validatorStyle(ctx.state.config));
   resolveModel(state, body);
   const out = preparePrompts(state, body).map((p) => ({ prompt_token_ids: p.ids, prompt: p.text }));
   sendJson(ctx.res, 200, JSON.stringify(out));
