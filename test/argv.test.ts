@@ -37,6 +37,7 @@ test('the base command: serve <repo> --host --port --served-model-name -tp -pp a
   assert.deepEqual(cmd.args, [
     'serve', 'Org/Model', '--host', '127.0.0.1', '--port', '9123', '--served-model-name', 'org/served',
     '--tensor-parallel-size', '2', '--pipeline-parallel-size', '1', '--dtype', 'bfloat16',
+    '--gpu-memory-utilization', '0.92',
   ]);
   assert.deepEqual(cmd.env, { CUDA_VISIBLE_DEVICES: 'GPU-0,GPU-1', CUDA_DEVICE_ORDER: 'PCI_BUS_ID' });
 });
@@ -44,13 +45,35 @@ test('the base command: serve <repo> --host --port --served-model-name -tp -pp a
 test('precision → --dtype / --quantization', () => {
   const flags = (p: string) => {
     const a = build(`{tags: {llm_engine: vllm, precision: ${p}}}`).args;
-    return a.slice(12);
+    return a.slice(12, a.indexOf('--gpu-memory-utilization'));
   };
   assert.deepEqual(flags('fp16'), ['--dtype', 'float16']);
   assert.deepEqual(flags('fp8'), ['--quantization', 'fp8']);
   assert.deepEqual(flags('int4_awq'), ['--quantization', 'awq']);
   assert.deepEqual(flags('gptq'), ['--quantization', 'gptq']);
   assert.deepEqual(flags('nvfp4'), []);
+});
+
+test('--gpu-memory-utilization: always passed, and always the share selection checked free memory against', () => {
+  const util = (cmd: { args: string[] }) => cmd.args[cmd.args.lastIndexOf('--gpu-memory-utilization') + 1];
+  // vLLM's current default (0.92, PR #38284), not the 0.90 of older releases.
+  assert.equal(util(build('{tags: {llm_engine: vllm, precision: bf16}}')), '0.92');
+  // The profile's own value moves into the one flag the supervisor emits.
+  const own = build('{tags: {llm_engine: vllm, precision: bf16}, engine_args: [--gpu-memory-utilization, "0.85"]}');
+  assert.equal(util(own), '0.85');
+  assert.equal(own.args.filter((a) => a === '--gpu-memory-utilization').length, 1);
+  // The operator's override (the hook NIM_GPU_MEM_FRACTION / NIM_KVCACHE_PERCENT fill) wins over the profile.
+  const manifest = parseManifest('schema_version: "1.0"\nmodel: {name: o/m, source: hf://o/m, modality: llm, release: "1", license: {name: MIT, text: MIT}}\nprofiles:\n  - {tags: {llm_engine: vllm, precision: bf16}, engine_args: [--gpu-memory-utilization, "0.85"]}\n', '/tmp/u.yaml');
+  const config = { ...baseConfig, gpuMemoryUtilization: 0.7 };
+  const selection = selectProfile(manifest, inv(1), { modelProfile: undefined, tensorParallelSize: undefined, pipelineParallelSize: undefined, ...config });
+  assert.equal(selection.evaluation.gpuMemoryUtilization, 0.7);
+  assert.equal(util(buildEngineCommand({ manifest, selection, config, host: '127.0.0.1', port: 1 })), '0.7');
+  // NIM_PASSTHROUGH_ARGS wins over everything, and the emitted value agrees with it.
+  const pass = build('{tags: {llm_engine: vllm, precision: bf16}}', { config: { passthroughArgs: ['--gpu-memory-utilization', '0.6'] } });
+  assert.deepEqual(pass.args.filter((a, i) => pass.args[i - 1] === '--gpu-memory-utilization'), ['0.6', '0.6']);
+  // CPU profiles have no GPU memory to share.
+  const cpu = build('{tags: {llm_engine: vllm, precision: bf16, device: cpu}}');
+  assert.ok(!cpu.args.includes('--gpu-memory-utilization'));
 });
 
 test('served model name: NIM_SERVED_MODEL_NAME wins; local sources are kept as paths', () => {
@@ -87,7 +110,7 @@ test('--limit-mm-per-prompt for VLMs when NIM_MAX_IMAGES_PER_PROMPT is set, merg
 
 test('LoRA profiles get --enable-lora and --max-lora-rank', () => {
   const cmd = build('{tags: {llm_engine: vllm, precision: bf16, feat_lora: true, feat_lora_max_rank: 64}, engine_args: {max-loras: 4}}');
-  assert.deepEqual(cmd.args.slice(12), ['--dtype', 'bfloat16', '--enable-lora', '--max-lora-rank', '64', '--max-loras', '4']);
+  assert.deepEqual(cmd.args.slice(12), ['--dtype', 'bfloat16', '--gpu-memory-utilization', '0.92', '--enable-lora', '--max-lora-rank', '64', '--max-loras', '4']);
 });
 
 test('profile engine args come before NIM_PASSTHROUGH_ARGS, which come last', () => {

@@ -209,6 +209,20 @@ test('GPU choice: most free memory first, then lowest index; CUDA_VISIBLE_DEVICE
   assert.equal(noUuid.cudaVisibleDevices, '3');
 });
 
+test('GPU memory admission uses the share the engine will be given: 91% free fails vLLM\'s 0.92 default', () => {
+  const m = manifest(P('precision: bf16, tp: 1'));
+  const total = KINDS.H100.mib;
+  const at = (freeShare: number) => inv([gpu('H100', 0, { memoryUsedMiB: Math.ceil(total * (1 - freeShare)) })]);
+  const e91 = evaluateProfiles(m, at(0.91), cfg())[0]!;
+  assert.equal(e91.gpuMemoryUtilization, 0.92);
+  assert.equal(e91.lowFreeMemory, true, 'between 90 and 92% free: vLLM (default 0.92) would refuse to start');
+  assert.equal(evaluateProfiles(m, at(0.93), cfg())[0]!.lowFreeMemory, false);
+  // An override lowers the bar, and the evaluation carries the value the engine command will pass.
+  const over = evaluateProfiles(m, at(0.91), cfg({ gpuMemoryUtilization: 0.9 }))[0]!;
+  assert.equal(over.lowFreeMemory, false);
+  assert.equal(over.gpuMemoryUtilization, 0.9);
+});
+
 test('low free memory: compatible but ranked below, never chosen automatically', () => {
   const m = manifest(P('precision: bf16, tp: 2, gpu: H100'), P('precision: bf16, tp: 1'));
   const busy = inv([gpu('H100', 0, { memoryUsedMiB: 70000 }), gpu('H100', 1)]);
@@ -218,7 +232,7 @@ test('low free memory: compatible but ranked below, never chosen automatically',
   const low = s.compatible.find((e) => e.lowFreeMemory)!;
   assert.equal(low.profile.name, 'precision_bf16_tp_2_gpu_H100');
   assert.equal(s.compatible.indexOf(low), 1);
-  assert.ok(low.notes.some((n) => /GPU 0 has 11\.3 GiB free of 79\.6 GiB; vLLM needs 90%/.test(n)), low.notes.join('|'));
+  assert.ok(low.notes.some((n) => /GPU 0 has 11\.3 GiB free of 79\.6 GiB; vLLM needs 92%/.test(n)), low.notes.join('|'));
   // --gpu-memory-utilization in NIM_PASSTHROUGH_ARGS lowers the bar.
   const relaxed = evaluateProfiles(m, busy, cfg({ passthroughArgs: ['--gpu-memory-utilization', '0.1'] }));
   assert.equal(relaxed[0]!.lowFreeMemory, false);

@@ -40,7 +40,7 @@ export interface GpuReportEntry {
   memoryTotalMiB: number;
   memoryUsedMiB: number | null;
   utilizationPct: number | null;
-  /** At least 90% of its memory free: a default vLLM (--gpu-memory-utilization 0.9) can start on it. */
+  /** At least DEFAULT_GPU_MEMORY_UTILIZATION (92%) of its memory free: an engine with the default share can start on it. */
   free: boolean;
 }
 

@@ -6,6 +6,7 @@
 //     --tensor-parallel-size N --pipeline-parallel-size N
 //     [--distributed-executor-backend ray]          (multi-node profiles)
 //     [--max-model-len N] [--dtype … | --quantization …]
+//     [--gpu-memory-utilization U]                  (GPU profiles: the value selection checked)
 //     [--limit-mm-per-prompt {"image":N}] [--enable-lora [--max-lora-rank R]
 //     [--max-loras G --max-cpu-loras C [--lora-modules …]]]    (NIM_PEFT_SOURCE: src/lora/flags.ts)
 //     <profile engine_args> <NIM_PASSTHROUGH_ARGS>
@@ -98,6 +99,13 @@ export function buildEngineCommand(input: EngineCommandInput): EngineCommand {
   }
 
   args.push(...precisionFlags(profile.tags.precision));
+
+  // Always the share selection checked free memory against (evaluation.gpuMemoryUtilization),
+  // never vLLM's own default, which moved from 0.90 to 0.92 (vLLM PR #38284).
+  if (profile.tags.device !== 'cpu') {
+    args.push('--gpu-memory-utilization', String(evaluation.gpuMemoryUtilization));
+    profileArgs = withoutFlag(profileArgs, '--gpu-memory-utilization');
+  }
 
   if (manifest.model.modality === 'vlm' && config.maxImagesPerPrompt !== undefined) {
     const fromProfile = lastFlagValue(profileArgs, '--limit-mm-per-prompt');

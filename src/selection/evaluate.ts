@@ -8,11 +8,26 @@ import { PRECISIONS } from '../manifest/precision.js';
 import { profileNodes, type Manifest, type Profile } from '../manifest/types.js';
 import type { ProfileEvaluation } from './types.js';
 
-/** vLLM's default --gpu-memory-utilization: the share of each GPU's total memory it claims at start-up. */
-export const DEFAULT_GPU_MEMORY_UTILIZATION = 0.9;
+/**
+ * The --gpu-memory-utilization the supervisor uses when neither the operator
+ * nor the profile sets one: vLLM's own default since PR #38284 (0.92,
+ * `vllm/config/cache.py`; 0.90 up to about v0.2x). vLLM refuses to start when
+ * less than this share of a GPU's total memory is free
+ * (`vllm/v1/worker/utils.py` request_memory). The supervisor always passes the
+ * value it checked, so whichever vLLM runs, its default never applies.
+ */
+export const DEFAULT_GPU_MEMORY_UTILIZATION = 0.92;
+
+/**
+ * What decides the GPU memory share. `gpuMemoryUtilization` is the operator's
+ * override from a NIM_* variable (issue #17 maps NIM_GPU_MEM_FRACTION /
+ * NIM_KVCACHE_PERCENT to it); NIM_PASSTHROUGH_ARGS still wins over it.
+ */
+export type GpuMemoryConfig = Pick<Config, 'passthroughArgs'> & { gpuMemoryUtilization?: number | undefined };
 
 /** The configuration selection reads. */
-export type SelectionConfig = Pick<Config, 'modelProfile' | 'tensorParallelSize' | 'pipelineParallelSize' | 'passthroughArgs'> & {
+export type SelectionConfig = Pick<Config, 'modelProfile' | 'tensorParallelSize' | 'pipelineParallelSize' | 'passthroughArgs'> &
+  GpuMemoryConfig & {
   /**
    * The LeaderWorkerSet group this pod leads (absent = a single node). The
    * leader cannot see the workers' GPUs: it counts LWS_GROUP_SIZE nodes, each
@@ -53,11 +68,26 @@ function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
-/** The --gpu-memory-utilization vLLM will use: NIM_PASSTHROUGH_ARGS wins over the profile, then vLLM's default. */
-export function gpuMemoryUtilization(profile: Profile, config: Pick<Config, 'passthroughArgs'>): number {
-  const raw = lastFlagValue([...profile.engineArgs, ...config.passthroughArgs], '--gpu-memory-utilization');
+/** A usable --gpu-memory-utilization value (0 < x <= 1), else undefined. */
+function share(raw: string | number | undefined): number | undefined {
   const n = raw === undefined ? Number.NaN : Number(raw);
-  return Number.isFinite(n) && n > 0 && n <= 1 ? n : DEFAULT_GPU_MEMORY_UTILIZATION;
+  return Number.isFinite(n) && n > 0 && n <= 1 ? n : undefined;
+}
+
+/**
+ * The --gpu-memory-utilization the engine will run with, as a share of each
+ * GPU's total memory: NIM_PASSTHROUGH_ARGS, else the operator's override
+ * (config.gpuMemoryUtilization), else the profile's engine_args, else
+ * DEFAULT_GPU_MEMORY_UTILIZATION. An unusable passthrough value is left for
+ * vLLM to reject and does not change the check.
+ */
+export function gpuMemoryUtilization(profile: Profile, config: GpuMemoryConfig): number {
+  return (
+    share(lastFlagValue(config.passthroughArgs, '--gpu-memory-utilization')) ??
+    share(config.gpuMemoryUtilization) ??
+    share(lastFlagValue(profile.engineArgs, '--gpu-memory-utilization')) ??
+    DEFAULT_GPU_MEMORY_UTILIZATION
+  );
 }
 
 /** Order for picking GPUs: most free memory first (unknown = all of it), then lowest index. */
@@ -114,7 +144,8 @@ function evaluateOnHardware(profile: Profile, inventory: HardwareInventory, conf
   const pp = config.pipelineParallelSize ?? profile.tags.pp;
   const nodes = profileNodes(profile.tags);
   const group = config.cluster?.groupSize ?? 1;
-  const base = { profile, tp, pp, nodes, reasons: [] as string[], notes: [] as string[], gpus: [] as GpuInfo[], lowFreeMemory: false };
+  const util = gpuMemoryUtilization(profile, config);
+  const base = { profile, tp, pp, nodes, reasons: [] as string[], notes: [] as string[], gpus: [] as GpuInfo[], lowFreeMemory: false, gpuMemoryUtilization: util };
 
   if (profile.tags.device === 'cpu') {
     return {
@@ -243,7 +274,6 @@ function evaluateOnHardware(profile: Profile, inventory: HardwareInventory, conf
   }
   for (const g of gpus) if (g.mig) notes.push(`GPU ${g.index} is a MIG instance (${g.uuid}) with ${gib(g.memoryTotalMiB)}`);
 
-  const util = gpuMemoryUtilization(profile, config);
   const short = gpus.filter((g) => {
     const free = freeMiB(g);
     return free !== null && free < util * g.memoryTotalMiB;

@@ -10,6 +10,7 @@ export {
   gib,
   DEFAULT_GPU_MEMORY_UTILIZATION,
   type SelectionConfig,
+  type GpuMemoryConfig,
 } from './evaluate.js';
 export {
   selectProfile,

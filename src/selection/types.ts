@@ -22,6 +22,12 @@ export interface ProfileEvaluation {
    * the runnable ones and never chosen automatically.
    */
   lowFreeMemory: boolean;
+  /**
+   * The --gpu-memory-utilization free memory was checked against (0 < x <= 1).
+   * The engine command always passes exactly this value, so selection and
+   * vLLM's start-up check can never disagree.
+   */
+  gpuMemoryUtilization: number;
   /** Remarks that are not reasons: the GPUs it would use, why memory is low, MIG use … */
   notes: string[];
   /** GPUs it would run on, ascending index (empty for CPU and incompatible profiles). */
