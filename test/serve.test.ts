@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test, before, after } from 'node:test';
 import OpenAI from 'openai';
 import { isAlive, run, sleep, waitFor } from './helpers/process.js';
+import { SIM_VERSIONS } from './helpers/sim.js';
 import { DEFAULT_MODEL, readSse, startSupervisor, waitGone, type Supervisor } from './helpers/supervisor.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -13,12 +14,14 @@ const json = async (r: Response): Promise<any> => await r.json();
 const PNG_1PX =
   'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=';
 
-describe('a ready supervisor in front of the simulator', () => {
+// The core end-to-end flow runs once per simulated vLLM release (a matrix).
+for (const version of SIM_VERSIONS) describe(`a ready supervisor in front of the simulator (vLLM ${version})`, () => {
   let sup: Supervisor;
   let client: OpenAI;
+  const v031 = version === '0.31';
 
   before(async () => {
-    sup = await startSupervisor({ NIM_MAX_IMAGES_PER_PROMPT: '2' });
+    sup = await startSupervisor({ NIM_MAX_IMAGES_PER_PROMPT: '2', VLLM_SIM_VERSION: version, NIM_PASSTHROUGH_ARGS: '--enable-tokenizer-info-endpoint' });
     await sup.waitReady();
     client = new OpenAI({ baseURL: `${sup.baseUrl}/v1`, apiKey: 'not-used', maxRetries: 0 });
   });
@@ -200,6 +203,59 @@ describe('a ready supervisor in front of the simulator', () => {
       assert.equal(r.status, 404, path);
       const body = await json(r);
       assert.equal(body.error.code, 404);
+    }
+  });
+
+  test("current vLLM's public routes pass through; its /version is folded into /v1/version and /v1/metadata; admin routes stay internal", async () => {
+    const engineVersion = v031 ? '0.31.0' : '0.11.0';
+    // Read from the engine once it is ready (asynchronously, so wait for it).
+    const ver = await waitFor(async () => {
+      const v = await json(await fetch(`${sup.baseUrl}/v1/version`));
+      return v.engine?.version ? v : undefined;
+    }, { what: 'the engine version in /v1/version' });
+    assert.deepEqual(ver.engine, { name: 'vllm', version: engineVersion });
+    assert.equal(typeof ver.release, 'string');
+    assert.deepEqual((await json(await fetch(`${sup.baseUrl}/v1/metadata`))).engine, { name: 'vllm', version: engineVersion });
+
+    const post = (path: string, body: unknown) =>
+      fetch(`${sup.baseUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const batch = await post('/v1/chat/completions/batch', { model: DEFAULT_MODEL, messages: [[{ role: 'user', content: 'One' }], [{ role: 'user', content: 'Two' }]], max_tokens: 3 });
+    if (v031) {
+      assert.equal(batch.status, 200);
+      const b = await json(batch);
+      assert.deepEqual(b.choices.map((c: { index: number }) => c.index), [0, 1]);
+    } else {
+      // Proxied: 0.11 has no such route, and the answer is vLLM's own 404, not the supervisor's.
+      assert.equal(batch.status, 404);
+      assert.deepEqual(await json(batch), { detail: 'Not Found' });
+    }
+    // /v2/embed reaches the engine; this generate-only model does not register it.
+    const embed = await post('/v2/embed', { model: DEFAULT_MODEL, texts: ['x'], input_type: 'search_document' });
+    assert.equal(embed.status, 404);
+    assert.deepEqual(await json(embed), { detail: 'Not Found' });
+    const info = await fetch(`${sup.baseUrl}/tokenizer_info`);
+    assert.equal(info.status, 200);
+    assert.equal((await json(info)).tokenizer_class, 'PreTrainedTokenizerFast');
+
+    const internal: Array<[string, string]> = [
+      ['GET', '/version'],
+      ['POST', '/v1/load_lora_adapter'],
+      ['POST', '/v1/unload_lora_adapter'],
+      ['POST', '/inference/v1/generate'],
+      ['POST', '/v1/chat/completions/derender'],
+      ['POST', '/v1/completions/derender'],
+      ['POST', '/abort_requests'],
+      ['POST', '/scale_elastic_ep'],
+      ['POST', '/start_profile'],
+      ['GET', '/fault_tolerance/status'],
+      ['POST', '/generative_scoring'],
+      ['POST', '/cohere/v2/chat'],
+      ['POST', '/reset_prefix_cache'],
+    ];
+    for (const [method, path] of internal) {
+      const r = await fetch(`${sup.baseUrl}${path}`, { method, ...(method === 'POST' ? { headers: { 'content-type': 'application/json' }, body: '{}' } : {}) });
+      assert.equal(r.status, 404, `${method} ${path}`);
+      assert.equal((await json(r)).error.code, 404, `${method} ${path}: the supervisor's own 404`);
     }
   });
 });

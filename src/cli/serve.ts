@@ -8,6 +8,7 @@ import path from 'node:path';
 import { loadConfig, packageRoot, type Config } from '../config/env.js';
 import { clusterRole } from '../cluster/role.js';
 import { buildEngineCommand, ENGINE_HOST, formatCommandLine } from '../engine/argv.js';
+import { EngineVersion } from '../engine/engine-version.js';
 import { Lifecycle } from '../engine/lifecycle.js';
 import { findFreePort } from '../engine/port.js';
 import type { SupervisionOutcome } from '../engine/supervisor.js';
@@ -328,7 +329,9 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     logger,
   });
   gpuSampler.start();
+  const engineVersion = new EngineVersion({ lifecycle, engineUrl, logger });
   const app = createApp({
+    engine: () => engineVersion.identity,
     renderMetrics: createMetricsRenderer({
       registry: metrics.registry,
       engineUrl,

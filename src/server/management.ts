@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import type { Request, Response, Router } from 'express';
 import express from 'express';
+import type { EngineIdentity } from '../engine/engine-version.js';
 import type { Lifecycle } from '../engine/lifecycle.js';
 import type { Manifest, Profile } from '../manifest/types.js';
 import type { SupervisorMetrics } from '../metrics/supervisor-metrics.js';
@@ -21,6 +22,8 @@ export interface ManagementDeps {
   servedModelName: string;
   supervisorVersion: string;
   metrics: SupervisorMetrics;
+  /** The engine behind the supervisor (vLLM's /version, read once it is ready); absent = not known. */
+  engine?: () => EngineIdentity;
   /** Renders the /v1/metrics body (the supervisor's registry; later enriched with engine and GPU metrics). */
   renderMetrics?: () => Promise<{ contentType: string; body: string }>;
   /** LoRA adapters served next to the base model (NIM_PEFT_SOURCE), listed in /v1/metadata. */
@@ -52,6 +55,10 @@ function loraMetadata(lora: LoraAdapters) {
 function peftMetadata(lora: LoraAdapters) {
   const s = lora.summary();
   return { source: s.source, refreshIntervalSeconds: s.refreshIntervalSeconds, skipped: s.skipped, pending: s.pending };
+}
+
+function engineOf(deps: ManagementDeps): EngineIdentity {
+  return deps.engine?.() ?? { name: 'vllm', version: null };
 }
 
 export function managementRouter(deps: ManagementDeps): Router {
@@ -96,11 +103,13 @@ export function managementRouter(deps: ManagementDeps): Router {
       // The adapters clients can name in `model` (each also in /v1/models with parent = the base model).
       loraAdapters: deps.lora ? loraMetadata(deps.lora) : [],
       ...(deps.lora ? { peft: peftMetadata(deps.lora) } : {}),
+      engine: engineOf(deps),
     });
   });
 
   router.get('/v1/version', (_req: Request, res: Response) => {
-    res.json({ release: manifest.model.release, api: NIM_API_VERSION, supervisor: deps.supervisorVersion });
+    // NIM's {release, api}, plus the supervisor and the engine it fronts (vLLM's /version, folded in here).
+    res.json({ release: manifest.model.release, api: NIM_API_VERSION, supervisor: deps.supervisorVersion, engine: engineOf(deps) });
   });
 
   router.get('/v1/license', (_req: Request, res: Response) => {

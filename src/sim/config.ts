@@ -31,6 +31,10 @@ export interface SimConfig {
   enablePromptTokensDetails: boolean;
   enableServerLoadTracking: boolean;
   disableFastapiDocs: boolean;
+  /** --enable-tokenizer-info-endpoint: GET /tokenizer_info. */
+  enableTokenizerInfoEndpoint: boolean;
+  /** --chat-template as given (reported by /tokenizer_info). */
+  chatTemplate: string | null;
   accessLog: boolean;
   logRequests: boolean;
   logStats: boolean;
@@ -114,6 +118,8 @@ export function buildConfig(args: ServeArgs, knobs: Knobs, release: Release = RE
     enablePromptTokensDetails: Boolean(args.enable_prompt_tokens_details),
     enableServerLoadTracking: Boolean(args.enable_server_load_tracking),
     disableFastapiDocs: Boolean(args.disable_fastapi_docs),
+    enableTokenizerInfoEndpoint: Boolean(args.enable_tokenizer_info_endpoint),
+    chatTemplate: (args.chat_template as string | null) ?? null,
     accessLog: !args.disable_uvicorn_access_log && ['debug', 'info', 'trace'].includes(args.uvicorn_log_level as string),
     logRequests: Boolean(args.enable_log_requests),
     logStats: !args.disable_log_stats,

@@ -11,7 +11,7 @@ import { Engine } from './engine.js';
 import { ApiError, BODY_METHOD_NOT_ALLOWED, ENGINE_DEAD_BODY, BODY_NOT_FOUND, BODY_UNAUTHORIZED, UNSUPPORTED_MEDIA_TYPE, validationError } from './errors.js';
 import { batchChatCompletions, chatCompletions } from './handlers/chat.js';
 import { completions } from './handlers/completions.js';
-import { health, load, metrics, modelsHandler, unsupported, version } from './handlers/info.js';
+import { health, load, metrics, modelsHandler, tokenizerInfo, unsupported, version } from './handlers/info.js';
 import { detokenize, renderChat, renderCompletion, tokenize } from './handlers/tokenize.js';
 import { readBody, sendEmpty, sendJson, type Ctx, type Handler, type SimState } from './http.js';
 import type { SimLogger } from './log.js';
@@ -119,6 +119,7 @@ export function createSimServer(deps: SimServerDeps): SimServer {
   add('/ping', ['GET', 'POST'], 'ping', health);
   add('/tokenize', ['POST'], 'tokenize', tokenize, true);
   add('/detokenize', ['POST'], 'detokenize', detokenize, true);
+  if (config.enableTokenizerInfoEndpoint) add('/tokenizer_info', ['GET'], 'get_tokenizer_info', tokenizerInfo);
   add('/v1/models', ['GET'], 'show_available_models', modelsHandler(state));
   add('/version', ['GET'], 'show_version', version);
   add('/v1/chat/completions', ['POST'], 'create_chat_completion', chatCompletions, true);

@@ -90,3 +90,22 @@ export function unsupported(api: string): (ctx: Ctx) => void {
     throw badRequest(`The model does not support ${api} API`);
   };
 }
+
+/**
+ * GET /tokenizer_info (--enable-tokenizer-info-endpoint; same in 0.11 and
+ * 0.31, serve/tokenize/serving.py@M:154-184): the tokenizer's init kwargs
+ * without file paths, then tokenizer_class, then the chat template if one was
+ * given. The simulated tokenizer is Llama-3's, so these are its kwargs.
+ */
+export function tokenizerInfo(ctx: Ctx): void {
+  const info: Record<string, unknown> = {
+    bos_token: '<|begin_of_text|>',
+    clean_up_tokenization_spaces: true,
+    eos_token: '<|eot_id|>',
+    model_input_names: ['input_ids', 'attention_mask'],
+    model_max_length: 131072,
+    tokenizer_class: 'PreTrainedTokenizerFast',
+  };
+  if (ctx.state.config.chatTemplate) info.chat_template = ctx.state.config.chatTemplate;
+  sendJson(ctx.res, 200, JSON.stringify(info));
+}
