@@ -1,9 +1,10 @@
 // Pure formatting for `list-model-profiles` and `select-profile`: data in,
 // text (or a JSON-ready object) out, so the reports are unit-testable.
 import type { EngineCommand } from '../selection/types.js';
-import type { GpuInfo, HardwareInventory, HostInfo } from '../hardware/types.js';
+import type { DriverInfo, GpuInfo, HardwareInventory, HostInfo } from '../hardware/types.js';
 import type { Manifest } from '../manifest/types.js';
 import type { ProfileEvaluation, Selection } from '../selection/types.js';
+import { checkCudaCompatibility, imageCudaVersion, type CudaCompatibility } from '../hardware/cuda-compat.js';
 import { DEFAULT_GPU_MEMORY_UTILIZATION, freeMiB } from '../selection/evaluate.js';
 import { formatCommandLine, maskArgs, maskEnv } from '../engine/argv.js';
 
@@ -45,7 +46,17 @@ export interface GpuReportEntry {
 }
 
 export interface ProfilesReport {
-  system: { host: HostInfo; nvidiaSmi: HardwareInventory['nvidiaSmi']; gpus: GpuReportEntry[] };
+  system: {
+    host: HostInfo;
+    nvidiaSmi: HardwareInventory['nvidiaSmi'];
+    gpus: GpuReportEntry[];
+    /** The host's NVIDIA driver (nvidia-smi --version); null when unknown. */
+    driver: DriverInfo | null;
+    /** The CUDA version the engine image was built for (its CUDA_VERSION); null outside such an image. */
+    engineImageCuda: string | null;
+    /** Set when the image needs more CUDA than the driver offers (src/hardware/cuda-compat.ts). */
+    cudaCompatibility: CudaCompatibility | null;
+  };
   model: { name: string; servedModelName: string; source: string; modality: string; release: string; manifest: string };
   profiles: ProfileReportEntry[];
   selected: { id: string; name: string; how: 'auto' | 'explicit' } | null;
@@ -69,13 +80,19 @@ export function buildProfilesReport(input: {
   evaluations: readonly ProfileEvaluation[];
   selection: Selection | undefined;
   selectionError?: string | undefined;
+  /** The engine image's environment (CUDA_VERSION); default: none known. */
+  imageEnv?: NodeJS.ProcessEnv;
 }): ProfilesReport {
   const { inventory, manifest, evaluations, selection } = input;
   let rank = 0;
+  const image = imageCudaVersion(input.imageEnv ?? {});
   return {
     system: {
       host: inventory.host,
       nvidiaSmi: inventory.nvidiaSmi,
+      driver: inventory.driver ?? null,
+      engineImageCuda: image ? `${image.version.major}.${image.version.minor}` : null,
+      cudaCompatibility: checkCudaCompatibility(image, inventory.driver),
       gpus: inventory.gpus.map((g) => ({
         index: g.index,
         uuid: g.uuid,
@@ -161,6 +178,10 @@ export function formatProfilesReport(r: ProfilesReport): string {
     lines.push(free.length ? '- Free GPUs:' : '- Free GPUs: <None>', ...free.map(gpuLine));
     lines.push(busy.length ? '- Non-free GPUs:' : '- Non-free GPUs: <None>', ...busy.map(gpuLine));
   }
+  if (r.system.driver) lines.push(`- NVIDIA driver: ${r.system.driver.version ?? 'unknown'} (supports CUDA ${r.system.driver.cudaVersion ?? 'unknown'})`);
+  if (r.system.engineImageCuda) lines.push(`- Engine image: CUDA ${r.system.engineImageCuda}`);
+  const cuda = r.system.cudaCompatibility;
+  if (cuda) lines.push(`  ${cuda.level === 'error' ? '✗' : '!'} ${cuda.message}; ${cuda.hint} [${cuda.code}]`);
   lines.push(`MODEL PROFILES (${r.model.name}, release ${r.model.release}, ${r.model.manifest})`);
   const runnable = r.profiles.filter((p) => p.status === 'runnable');
   lines.push(...section('Compatible with system and runnable:', runnable.filter((p) => !p.lora)));

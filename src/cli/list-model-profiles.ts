@@ -33,7 +33,11 @@ export async function listModelProfilesCommand(args: string[], deps: PlanDeps = 
     evaluations: survey.evaluations,
     selection: survey.selection,
     selectionError: survey.selectionError?.message,
+    imageEnv: process.env,
   });
+  // Say it on stderr too: the image's CUDA needs a newer driver than the host has.
+  const cuda = report.system.cudaCompatibility;
+  if (cuda) log[cuda.level === 'error' ? 'error' : 'warn']({ code: cuda.code, hint: cuda.hint }, cuda.message);
   process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatProfilesReport(report));
   return 0;
 }

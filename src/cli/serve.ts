@@ -9,6 +9,7 @@ import { loadConfig, packageRoot, type Config } from '../config/env.js';
 import { clusterRole } from '../cluster/role.js';
 import { buildEngineCommand, ENGINE_HOST, formatCommandLine } from '../engine/argv.js';
 import { EngineVersion } from '../engine/engine-version.js';
+import { checkCudaCompatibility, imageCudaVersion } from '../hardware/cuda-compat.js';
 import { Lifecycle } from '../engine/lifecycle.js';
 import { findFreePort } from '../engine/port.js';
 import type { SupervisionOutcome } from '../engine/supervisor.js';
@@ -178,6 +179,12 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     { profileId: profile.id, profileName: profile.name, how: selection.how, gpus: selection.gpus.map((g) => g.index) },
     `selected profile ${profile.id} (${profile.name})`,
   );
+
+  // Before spawning: the image's CUDA against what the host driver supports (vLLM v0.30+ images are CUDA 13).
+  if (profile.tags.device !== 'cpu') {
+    const cuda = checkCudaCompatibility(imageCudaVersion(process.env), plan.inventory.driver);
+    if (cuda) logger[cuda.level]({ code: cuda.code, hint: cuda.hint, imageCuda: cuda.image, driverCuda: cuda.driver }, cuda.message);
+  }
 
   // LoRA adapters (NIM_PEFT_SOURCE): scanned twice, held to the profile's rank limit (src/lora).
   const lora = config.lora.peftSource

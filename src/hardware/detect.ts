@@ -5,6 +5,8 @@ import { getHostInfo, hostInfoFromOs, type SystemInformationLike } from './host.
 import {
   applyMigLayout,
   listNvidiaSmi,
+  parseNvidiaSmiVersion,
+  versionNvidiaSmi,
   parseNvidiaSmiCsv,
   parseNvidiaSmiList,
   queryNvidiaSmi,
@@ -44,10 +46,12 @@ export async function detectHardware(opts: DetectHardwareOptions = {}): Promise<
   // nvidia-smi starts first; the catalogue (yaml + zod) loads while it runs.
   const queried = queryNvidiaSmi(run);
   const listed = listNvidiaSmi(run);
+  const versioned = versionNvidiaSmi(run);
   const catalogue = opts.catalogue ?? (await import('./catalogue.js')).defaultGpuCatalogue();
-  const [query, list, hostResult] = await Promise.all([
+  const [query, list, version, hostResult] = await Promise.all([
     queried,
     listed,
+    versioned,
     opts.host === 'os'
       ? Promise.resolve({ host: hostInfoFromOs(), warnings: [] as string[] })
       : getHostInfo(opts.systemInformation ? { si: opts.systemInformation } : {}),
@@ -95,5 +99,6 @@ export async function detectHardware(opts: DetectHardwareOptions = {}): Promise<
   }
 
   warnings.push(...hostResult.warnings);
-  return { gpus, host: hostResult.host, nvidiaSmi: query.status, warnings };
+  const driver = query.status === 'ok' && version.status === 'ok' ? parseNvidiaSmiVersion(version.stdout) : undefined;
+  return { gpus, host: hostResult.host, nvidiaSmi: query.status, warnings, ...(driver ? { driver } : {}) };
 }

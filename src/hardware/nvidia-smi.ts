@@ -3,7 +3,7 @@
 // found), and a runner that never throws. See docs/hardware.md.
 import { execFile } from 'node:child_process';
 import { lookupGpu } from './gpu-lookup.js';
-import type { GpuCatalogueEntry, GpuInfo, NvidiaSmiStatus } from './types.js';
+import type { DriverInfo, GpuCatalogueEntry, GpuInfo, NvidiaSmiStatus } from './types.js';
 
 /** The fields we ask nvidia-smi for, in order. Test fixtures record this exact list. */
 export const NVIDIA_SMI_QUERY_FIELDS = [
@@ -22,6 +22,9 @@ export const NVIDIA_SMI_QUERY_ARGS: readonly string[] = [
   `--query-gpu=${NVIDIA_SMI_QUERY_FIELDS.join(',')}`,
   '--format=csv,noheader,nounits',
 ];
+
+/** The arguments that print the driver's versions (R520+ drivers; older ones fail, which only leaves the CUDA version unknown). */
+export const NVIDIA_SMI_VERSION_ARGS: readonly string[] = ['--version'];
 
 /** The arguments that list GPUs and their MIG instances. */
 export const NVIDIA_SMI_LIST_ARGS: readonly string[] = ['-L'];
@@ -357,4 +360,26 @@ export function queryNvidiaSmi(opts: NvidiaSmiRunOptions = {}): Promise<NvidiaSm
 /** Run `nvidia-smi -L` (GPUs and MIG instances). Never throws. */
 export function listNvidiaSmi(opts: NvidiaSmiRunOptions = {}): Promise<NvidiaSmiResult> {
   return runNvidiaSmi(NVIDIA_SMI_LIST_ARGS, opts);
+}
+
+/** Run `nvidia-smi --version` (driver and CUDA versions). Never throws. */
+export function versionNvidiaSmi(opts: NvidiaSmiRunOptions = {}): Promise<NvidiaSmiResult> {
+  return runNvidiaSmi(NVIDIA_SMI_VERSION_ARGS, opts);
+}
+
+/**
+ * Parse `nvidia-smi --version`:
+ *   NVIDIA-SMI version  : 550.54.15
+ *   NVML version        : 550.54
+ *   DRIVER version      : 550.54.15
+ *   CUDA Version        : 12.4
+ * "CUDA Version" is the newest CUDA the installed driver supports (the same
+ * figure as the `CUDA Version:` in nvidia-smi's banner). Absent fields are null.
+ */
+export function parseNvidiaSmiVersion(text: string): DriverInfo {
+  const field = (re: RegExp): string | null => re.exec(text)?.[1] ?? null;
+  return {
+    version: field(/^\s*DRIVER version\s*:\s*(\d+(?:\.\d+)+)\s*$/im),
+    cudaVersion: field(/^\s*CUDA Version\s*:\s*(\d+\.\d+)\s*$/im) ?? field(/CUDA Version:\s*(\d+\.\d+)/),
+  };
 }

@@ -35,11 +35,21 @@ export interface HostInfo {
 /** How the nvidia-smi query went: 'ok', not installed, or failed (e.g. no driver). */
 export type NvidiaSmiStatus = 'ok' | 'missing' | 'failed';
 
+/** The host's NVIDIA driver, from `nvidia-smi --version`. */
+export interface DriverInfo {
+  /** e.g. "550.54.15"; null when not reported. */
+  version: string | null;
+  /** The newest CUDA version the driver supports, "major.minor" (e.g. "12.4"); null when not reported. */
+  cudaVersion: string | null;
+}
+
 export interface HardwareInventory {
   /** GPUs visible to this process (after CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES). */
   gpus: GpuInfo[];
   host: HostInfo;
   nvidiaSmi: NvidiaSmiStatus;
+  /** The driver's versions; absent when nvidia-smi could not tell (no driver, old driver, or not asked). */
+  driver?: DriverInfo | undefined;
   /** Problems that did not stop detection (unparseable lines, missing nvidia-smi …). */
   warnings: string[];
 }
