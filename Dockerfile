@@ -4,7 +4,7 @@
 # is the container's main process (under tini) and starts `vllm serve …` itself.
 #
 #   docker build -t nim-supervisor:0.1.0 .
-#   docker build --build-arg VLLM_IMAGE=vllm/vllm-openai:v0.11.0 -t nim-supervisor:0.1.0 .
+#   docker build --build-arg VLLM_IMAGE=vllm/vllm-openai:v0.11.0 -t nim-supervisor:0.1.0-vllm0.11 .
 #   docker run --rm --gpus all -p 8000:8000 -e HF_TOKEN nim-supervisor:0.1.0
 #   docker run --rm --gpus all nim-supervisor:0.1.0 list-model-profiles
 #
@@ -12,7 +12,11 @@
 
 # The engine image the runtime stage is built on. Pinned to a release (never
 # `latest`); override with --build-arg VLLM_IMAGE=… (a digest works too).
-ARG VLLM_IMAGE=vllm/vllm-openai:v0.11.0
+# v0.31.0 is the newest vLLM release (2026-10-05). It is a CUDA 13 build: the
+# host driver must support CUDA 13 (R580+); the supervisor compares the image's
+# CUDA_VERSION with the driver's before it starts vLLM. Supported range and
+# pinning another release (e.g. v0.11.0 for older drivers): docs/deployment.md.
+ARG VLLM_IMAGE=vllm/vllm-openai:v0.31.0
 # A Node LTS (the supervisor needs Node >= 20.5). It is used for the build and
 # its `node` binary is copied into the runtime stage.
 ARG NODE_IMAGE=node:22-bookworm-slim
