@@ -45,6 +45,7 @@ async function defaultDetect(config: Config): Promise<HardwareInventory> {
     cudaVisibleDevices: config.cudaVisibleDevices,
     nvidiaVisibleDevices: config.nvidiaVisibleDevices,
     env: process.env,
+    driver: true,
   });
 }
 

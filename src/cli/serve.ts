@@ -145,6 +145,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     nvidiaVisibleDevices: config.nvidiaVisibleDevices,
     env: process.env,
     host: 'os',
+    driver: true,
   });
   // While nvidia-smi runs (a child process), load what planning and spawning need.
   const planning = import('./plan.js');

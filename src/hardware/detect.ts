@@ -35,6 +35,8 @@ export interface DetectHardwareOptions {
    * 'os': node:os alone, which is instant: for serve, where the host is only logged.
    */
   host?: 'full' | 'os';
+  /** Also ask the driver's versions (`nvidia-smi --version`, run alongside the query): serve and the reports want the CUDA version. */
+  driver?: boolean;
 }
 
 export async function detectHardware(opts: DetectHardwareOptions = {}): Promise<HardwareInventory> {
@@ -46,12 +48,12 @@ export async function detectHardware(opts: DetectHardwareOptions = {}): Promise<
   // nvidia-smi starts first; the catalogue (yaml + zod) loads while it runs.
   const queried = queryNvidiaSmi(run);
   const listed = listNvidiaSmi(run);
-  const versioned = versionNvidiaSmi(run);
+  const versioned = opts.driver ? versionNvidiaSmi(run) : undefined;
   const catalogue = opts.catalogue ?? (await import('./catalogue.js')).defaultGpuCatalogue();
   const [query, list, version, hostResult] = await Promise.all([
     queried,
     listed,
-    versioned,
+    versioned ?? Promise.resolve(undefined),
     opts.host === 'os'
       ? Promise.resolve({ host: hostInfoFromOs(), warnings: [] as string[] })
       : getHostInfo(opts.systemInformation ? { si: opts.systemInformation } : {}),
@@ -99,6 +101,6 @@ export async function detectHardware(opts: DetectHardwareOptions = {}): Promise<
   }
 
   warnings.push(...hostResult.warnings);
-  const driver = query.status === 'ok' && version.status === 'ok' ? parseNvidiaSmiVersion(version.stdout) : undefined;
+  const driver = query.status === 'ok' && version?.status === 'ok' ? parseNvidiaSmiVersion(version.stdout) : undefined;
   return { gpus, host: hostResult.host, nvidiaSmi: query.status, warnings, ...(driver ? { driver } : {}) };
 }

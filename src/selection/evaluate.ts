@@ -20,8 +20,9 @@ export const DEFAULT_GPU_MEMORY_UTILIZATION = 0.92;
 
 /**
  * What decides the GPU memory share. `gpuMemoryUtilization` is the operator's
- * override from a NIM_* variable (issue #17 maps NIM_GPU_MEM_FRACTION /
- * NIM_KVCACHE_PERCENT to it); NIM_PASSTHROUGH_ARGS still wins over it.
+ * override, when a configuration variable of src/config/variables.ts sets it
+ * (the hook for NIM's GPU memory fraction variables); NIM_PASSTHROUGH_ARGS
+ * still wins over it.
  */
 export type GpuMemoryConfig = Pick<Config, 'passthroughArgs'> & { gpuMemoryUtilization?: number | undefined };
 
