@@ -10,6 +10,7 @@ import { clusterRole } from '../cluster/role.js';
 import { buildEngineCommand, ENGINE_HOST, formatCommandLine } from '../engine/argv.js';
 import { EngineVersion } from '../engine/engine-version.js';
 import { checkCudaCompatibility, imageCudaVersion } from '../hardware/cuda-compat.js';
+import { engineEndpoint } from '../engine/endpoint.js';
 import { Lifecycle } from '../engine/lifecycle.js';
 import { findFreePort } from '../engine/port.js';
 import type { SupervisionOutcome } from '../engine/supervisor.js';
@@ -201,6 +202,8 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     });
   }
   const resolved = { ...command, command: executable };
+  // Probes and scrapes follow what the engine really runs with (passthrough included); exit 2 if it would move.
+  const endpoint = engineEndpoint(command, process.env, { host: ENGINE_HOST, port });
   // Multi-node leader: the Ray head, and vLLM only once every worker has joined (src/cluster/leader.ts).
   const leader =
     role.kind === 'leader'
@@ -213,7 +216,8 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     command: resolved,
     host: ENGINE_HOST,
     port,
-    servedModelName,
+    servedModelNames: endpoint.servedModelNames.length > 0 ? endpoint.servedModelNames : [servedModelName],
+    engineApiKey: endpoint.apiKeys[0],
     baseEnv: process.env,
     lifecycle,
     logger,
@@ -221,6 +225,9 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     startupTimeoutMs: config.startupTimeoutMs,
     stopTimeoutMs: config.engineStopTimeoutMs,
     healthIntervalMs: config.healthIntervalMs,
+    probeTimeoutMs: config.healthTimeoutMs,
+    failureThreshold: config.healthFailureThreshold,
+    unhealthyTimeoutMs: config.engineUnhealthyTimeoutMs,
     maxRestarts: config.engineMaxRestarts,
     restartBackoffMs: config.engineRestartBackoffMs,
   });
@@ -329,6 +336,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     onEngineResponse: lora && loraHooks && loraMetrics ? loraHooks.countAdapterResponses(lora.adapters, loraMetrics) : undefined,
     sseKeepAliveIntervalMs: config.sseKeepAliveIntervalMs,
     keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+    engineKeepAliveMs: endpoint.keepAliveMs,
   });
   const gpuSampler = new GpuSampler({
     registry: metrics.registry,
@@ -345,6 +353,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
       engineUrl,
       timeoutMs: config.engineMetricsTimeoutMs,
       compat: config.metricsCompat,
+      apiKey: endpoint.apiKeys[0],
     }),
     lifecycle,
     engineLog: supervisor.log,

@@ -47,6 +47,12 @@ export interface Config {
   engineRestartBackoffMs: number;
   /** Health probe interval once ready. */
   healthIntervalMs: number;
+  /** One health probe's time limit (Kubernetes' timeoutSeconds). */
+  healthTimeoutMs: number;
+  /** Consecutive failed probes before ready → unhealthy (Kubernetes' failureThreshold); one success → ready. */
+  healthFailureThreshold: number;
+  /** Once ready, continuous failure after which the engine's group is killed and restarted (0 = never). */
+  engineUnhealthyTimeoutMs: number;
   /** How often GPU metrics are sampled from nvidia-smi. */
   gpuMetricsIntervalMs: number;
   /** How long a /v1/metrics scrape waits for the engine's /metrics. */
@@ -256,6 +262,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     engineMaxRestarts: v.NIM_ENGINE_MAX_RESTARTS,
     engineRestartBackoffMs: v.NIM_ENGINE_RESTART_BACKOFF,
     healthIntervalMs: v.NIM_HEALTH_CHECK_INTERVAL,
+    healthTimeoutMs: v.NIM_HEALTH_CHECK_TIMEOUT,
+    healthFailureThreshold: v.NIM_HEALTH_FAILURE_THRESHOLD,
+    engineUnhealthyTimeoutMs: v.NIM_ENGINE_UNHEALTHY_TIMEOUT,
     gpuMetricsIntervalMs: v.NIM_GPU_METRICS_INTERVAL,
     engineMetricsTimeoutMs: v.NIM_ENGINE_METRICS_TIMEOUT,
     apiKey: readApiKey(env),

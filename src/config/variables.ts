@@ -52,7 +52,17 @@ export const GROUPS = {
       'from a browser origin not in a list of origins is refused with 403.',
   },
   limits: { title: 'Limits', intro: '' },
-  lifecycle: { title: 'Lifecycle', intro: '' },
+  lifecycle: {
+    title: 'Lifecycle',
+    intro:
+      'The supervisor probes and scrapes the engine with what the engine really runs with: the API key (`--api-key` in ' +
+      '`NIM_PASSTHROUGH_ARGS`, else `VLLM_API_KEY`), every `--served-model-name` (ready once `/v1/models` lists any of ' +
+      'them), and the keep-alive (`VLLM_HTTP_TIMEOUT_KEEP_ALIVE`, default 5 s: idle pooled connections to the engine are ' +
+      'dropped 1 s before it, or at half of it when it is 2 s or less, and a request that still meets the engine\'s idle ' +
+      'close on a reused connection, before any response byte, is sent once more). A `--host`, `--port` or `--uds` in ' +
+      "`NIM_PASSTHROUGH_ARGS` (or a profile's `engine_args`) that would move the engine off its private loopback port " +
+      'stops the supervisor with exit 2.',
+  },
   metrics: { title: 'Metrics', intro: '' },
   logging: { title: 'Logging', intro: '' },
   lora: {
@@ -453,7 +463,7 @@ export const TABLE = {
     group: 'lifecycle',
     nim: 'ours',
     description:
-      "Restarts of an engine that exits on its own. `0` (the Kubernetes default): the supervisor exits with a code that reflects the engine's, and the pod restarts.",
+      "Restarts of an engine that exits on its own or is killed as unresponsive (`NIM_ENGINE_UNHEALTHY_TIMEOUT`). `0` (the Kubernetes default): the supervisor exits with a code that reflects the engine's, and the pod restarts. The budget resets once an engine has been ready for 10 minutes before it ended, so crashes weeks apart never use it up.",
     example: '3',
   },
   NIM_ENGINE_RESTART_BACKOFF: {
@@ -461,7 +471,7 @@ export const TABLE = {
     default: 5_000,
     group: 'lifecycle',
     nim: 'ours',
-    description: 'Seconds before the first restart; doubled for each further restart.',
+    description: 'Seconds before the first restart; doubled for each further restart (at most 5 minutes).',
     example: '10',
   },
   NIM_HEALTH_CHECK_INTERVAL: {
@@ -471,6 +481,33 @@ export const TABLE = {
     nim: 'ours',
     description: 'Seconds between engine health probes once ready (during start-up it probes every 50 ms).',
     example: '2',
+  },
+  NIM_HEALTH_CHECK_TIMEOUT: {
+    kind: secondsKind(0.05),
+    default: 5_000,
+    group: 'lifecycle',
+    nim: 'ours',
+    description:
+      "Seconds one engine health probe (`/health`, then `/v1/models`) may take; a slower answer counts as a failed probe (Kubernetes' `timeoutSeconds`). vLLM's `/health` shares the API event loop and can take tens of seconds under heavy load.",
+    example: '10',
+  },
+  NIM_HEALTH_FAILURE_THRESHOLD: {
+    kind: intKind(1, 1000),
+    default: 3,
+    group: 'lifecycle',
+    nim: 'ours',
+    description:
+      "Consecutive failed probes before a ready engine turns `unhealthy` (503 on readiness and inference); one passing probe makes it ready again (Kubernetes' `failureThreshold`, `successThreshold: 1`). Traffic keeps flowing through fewer failures.",
+    example: '5',
+  },
+  NIM_ENGINE_UNHEALTHY_TIMEOUT: {
+    kind: secondsKind(0),
+    default: 120_000,
+    group: 'lifecycle',
+    nim: 'ours',
+    description:
+      'Seconds an engine that has been ready may stay continuously unhealthy or unresponsive (from the start of the first failed probe) before the supervisor kills its whole process group with SIGKILL (a stopped, `SIGSTOP`ped one too), ends every in-flight request with an error (502 JSON, or an SSE error event then `data: [DONE]`) and restarts it under `NIM_ENGINE_MAX_RESTARTS`; with no restart left it exits 1. `0` = never. vLLM\'s API server can stay up while its engine is hung, and a liveness probe alone never notices.',
+    example: '300',
   },
 
   // --- Metrics --------------------------------------------------------------

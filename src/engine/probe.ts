@@ -1,5 +1,6 @@
 // Readiness of the engine, as vLLM defines it: `/health` answers 200 and
-// `/v1/models` lists the model we asked it to serve.
+// `/v1/models` lists a model we asked it to serve (any of its served names:
+// vLLM's --served-model-name takes several and lists each).
 import http from 'node:http';
 
 export interface ProbeResult {
@@ -14,6 +15,8 @@ export interface ProbeResult {
 // proxy's pooled connections and never hold a socket the engine wants to close.
 const probeAgent = new http.Agent({ keepAlive: false });
 
+class ProbeTimeout extends Error {}
+
 function get(url: URL, timeoutMs: number, headers: Record<string, string>): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.get(url, { agent: probeAgent, timeout: timeoutMs, headers }, (res) => {
@@ -22,14 +25,16 @@ function get(url: URL, timeoutMs: number, headers: Record<string, string>): Prom
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
       res.on('error', reject);
     });
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on('timeout', () => req.destroy(new ProbeTimeout(`engine ${url.pathname} gave no answer within ${timeoutMs} ms (NIM_HEALTH_CHECK_TIMEOUT)`)));
     req.on('error', reject);
   });
 }
 
 export interface ProbeOptions {
   baseUrl: URL;
-  servedModelName: string;
+  /** The engine's served names (from its final command line); ready once it lists any of them. */
+  servedModelNames: readonly string[];
+  /** Limit for each of the two requests. */
   timeoutMs: number;
   /** Sent as a bearer token when the engine was started with --api-key. */
   apiKey?: string;
@@ -41,15 +46,18 @@ export async function probeEngine(opts: ProbeOptions): Promise<ProbeResult> {
     const health = await get(new URL('/health', opts.baseUrl), opts.timeoutMs, headers);
     if (health.status !== 200) return { ok: false, reason: `engine /health answered ${health.status}` };
     const models = await get(new URL('/v1/models', opts.baseUrl), opts.timeoutMs, headers);
+    if (models.status === 401) return { ok: false, reason: 'engine /v1/models answered 401: the engine enforces an API key the supervisor does not know' };
     if (models.status !== 200) return { ok: false, reason: `engine /v1/models answered ${models.status}` };
     const ids = listedModelIds(models.body);
-    if (!ids.includes(opts.servedModelName)) {
-      return { ok: false, reason: `engine does not list model "${opts.servedModelName}" (lists: ${ids.join(', ') || 'none'})` };
+    if (!opts.servedModelNames.some((n) => ids.includes(n))) {
+      const wanted = opts.servedModelNames.map((n) => `"${n}"`).join(' or ');
+      return { ok: false, reason: `engine does not list model ${wanted} (lists: ${ids.join(', ') || 'none'})` };
     }
     return { ok: true };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    return { ok: false, unreachable: true, reason: code === 'ECONNREFUSED' ? 'engine port not open yet' : `engine unreachable: ${(err as Error).message}` };
+    if (err instanceof ProbeTimeout) return { ok: false, reason: err.message };
+    return { ok: false, unreachable: true, reason: code === 'ECONNREFUSED' ? 'engine port not open' : `engine unreachable: ${(err as Error).message}` };
   }
 }
 

@@ -1,16 +1,46 @@
 // Supervises the engine: spawns it, watches readiness, notices an exit at once
-// (process event, not the next poll), optionally restarts it, and stops it.
-// All state the HTTP layer needs is in the shared `Lifecycle`.
+// (process event, not the next poll), replaces a wedged engine, optionally
+// restarts it, and stops it. All state the HTTP layer needs is in the shared
+// `Lifecycle`; the decisions are pure functions in health-policy.ts.
+//
+// Test seams: `spawn`, `probe` and `clock` are injected (defaults: a real
+// process group, HTTP probes, Node's timers), so the state machine has fast
+// table-driven tests (test/engine-supervisor-unit.test.ts) beside the
+// end-to-end ones.
 import { EventEmitter } from 'node:events';
 import { EngineError } from '../errors.js';
 import { sourceLogger, type Logger } from '../log/logger.js';
 import type { Redact } from '../log/redact.js';
 import { describeExit, exitCodeForExit, type ProcessExit } from '../process/exit.js';
 import { OutputLog } from '../process/output-log.js';
-import { SupervisedProcess } from '../process/supervised-process.js';
+import { SupervisedProcess, type CloseResult, type SpawnProcessOptions } from '../process/supervised-process.js';
 import type { EngineCommand } from '../selection/types.js';
+import { systemClock, type Clock, type TimerHandle } from './clock.js';
+import { decideRestart, HEALTHY, judgeProbe, type FailureStreak } from './health-policy.js';
 import type { Lifecycle } from './lifecycle.js';
-import { probeEngine } from './probe.js';
+import { probeEngine, type ProbeOptions, type ProbeResult } from './probe.js';
+
+/** What the supervisor needs of a running engine (a `SupervisedProcess`, or a fake in tests). */
+export interface EngineHandle {
+  readonly pid: number;
+  /** Resolves once the main process exited. */
+  readonly exited: Promise<ProcessExit>;
+  /** Resolves once its output is fully forwarded. */
+  readonly drained: Promise<void>;
+  readonly running: boolean;
+  /** Graceful: SIGTERM to the group, SIGKILL after `timeoutMs`. */
+  close(timeoutMs: number): Promise<CloseResult>;
+  /** Immediate: SIGKILL to the whole group (works on a stopped group too). */
+  destroy(): void;
+}
+
+export type SpawnEngine = (opts: SpawnProcessOptions) => EngineHandle;
+export type ProbeEngine = (opts: ProbeOptions) => Promise<ProbeResult>;
+
+/** Restart budget resets once an engine has been ready this long (documented in docs/configuration.md). */
+export const RESTART_BUDGET_RESET_MS = 10 * 60_000;
+/** Backoff between restarts never grows beyond this. */
+export const MAX_RESTART_BACKOFF_MS = 5 * 60_000;
 
 export interface EngineSupervisorOptions {
   /** The engine command, its executable already resolved to an absolute path. */
@@ -18,23 +48,35 @@ export interface EngineSupervisorOptions {
   /** Where the engine listens (loopback). */
   host: string;
   port: number;
-  servedModelName: string;
+  /** Every name the engine serves (vLLM's --served-model-name takes several); ready once it lists any. */
+  servedModelNames: readonly string[];
   baseEnv: NodeJS.ProcessEnv;
   lifecycle: Lifecycle;
   logger: Logger;
   startupTimeoutMs: number;
   stopTimeoutMs: number;
-  /** Probe interval once ready. */
+  /** Probe interval once ready (NIM_HEALTH_CHECK_INTERVAL). */
   healthIntervalMs: number;
   /** Probe interval while loading: small, so public readiness follows the engine closely. */
   startupPollMs?: number;
+  /** One probe's time limit (NIM_HEALTH_CHECK_TIMEOUT). */
   probeTimeoutMs?: number;
+  /** Consecutive failed probes before ready → unhealthy (NIM_HEALTH_FAILURE_THRESHOLD). */
+  failureThreshold?: number;
+  /** Continuous failure once ready before the engine is killed and restarted; 0 = never (NIM_ENGINE_UNHEALTHY_TIMEOUT). */
+  unhealthyTimeoutMs?: number;
   maxRestarts?: number;
   restartBackoffMs?: number;
+  maxRestartBackoffMs?: number;
+  restartBudgetResetMs?: number;
   /** Bearer token for probes when the engine itself enforces an API key. */
-  engineApiKey?: string;
+  engineApiKey?: string | undefined;
   /** Masks secrets in engine output before it is logged or quoted. */
   redact?: Redact;
+  /** Seams (defaults: real process group, HTTP probe, Node timers). */
+  spawn?: SpawnEngine;
+  probe?: ProbeEngine;
+  clock?: Clock;
 }
 
 /** How supervision ended: the exit code the supervisor should use, and why. */
@@ -43,22 +85,28 @@ export interface SupervisionOutcome {
   error?: EngineError;
 }
 
-export class EngineSupervisor extends EventEmitter<{ spawned: [SupervisedProcess]; ready: [] }> {
-  readonly #opts: Required<Omit<EngineSupervisorOptions, 'engineApiKey' | 'redact'>> & { engineApiKey?: string };
+type Resolved = Required<Omit<EngineSupervisorOptions, 'engineApiKey' | 'redact'>> & { engineApiKey?: string | undefined };
+
+export class EngineSupervisor extends EventEmitter<{ spawned: [EngineHandle]; ready: []; wedged: [] }> {
+  readonly #opts: Resolved;
+  readonly #clock: Clock;
   readonly #engineLogger: Logger;
   readonly log: OutputLog;
   readonly #baseUrl: URL;
-  #engine: SupervisedProcess | undefined;
+  #engine: EngineHandle | undefined;
   #restarts = 0;
   #stopping = false;
-  #pollTimer: NodeJS.Timeout | undefined;
-  #startupTimer: NodeJS.Timeout | undefined;
-  #restartTimer: NodeJS.Timeout | undefined;
+  #streak: FailureStreak = HEALTHY;
+  /** Why the supervisor itself killed the running engine (the watchdog), for the exit that follows. */
+  #killedBecause: string | undefined;
+  #pollTimer: TimerHandle | undefined;
+  #startupTimer: TimerHandle | undefined;
+  #restartTimer: TimerHandle | undefined;
   #resolveDone!: (o: SupervisionOutcome) => void;
-  /** Resolves when supervision is over: after `stop()`, or when the engine failed for good. */
+  /** Resolves when supervision is over: after `close()`, or when the engine failed for good. */
   readonly done: Promise<SupervisionOutcome>;
   #settled = false;
-  /** When the engine process was spawned and when it became ready (for metrics and start-up figures). */
+  /** When (clock ms) the engine process was spawned and when it became ready (for metrics and start-up figures). */
   spawnedAt: number | undefined;
   readyAt: number | undefined;
 
@@ -67,10 +115,18 @@ export class EngineSupervisor extends EventEmitter<{ spawned: [SupervisedProcess
     this.#opts = {
       startupPollMs: 50,
       probeTimeoutMs: 5000,
+      failureThreshold: 3,
+      unhealthyTimeoutMs: 120_000,
       maxRestarts: 0,
       restartBackoffMs: 5000,
+      maxRestartBackoffMs: MAX_RESTART_BACKOFF_MS,
+      restartBudgetResetMs: RESTART_BUDGET_RESET_MS,
+      spawn: (o) => SupervisedProcess.spawn(o),
+      probe: probeEngine,
+      clock: systemClock,
       ...opts,
     };
+    this.#clock = this.#opts.clock;
     this.#engineLogger = sourceLogger(opts.logger, 'engine');
     this.#baseUrl = new URL(`http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${opts.port}`);
     this.log = new OutputLog(opts.redact ? { redact: opts.redact } : {});
@@ -82,78 +138,131 @@ export class EngineSupervisor extends EventEmitter<{ spawned: [SupervisedProcess
     return this.#baseUrl;
   }
 
-  get engine(): SupervisedProcess | undefined {
+  get engine(): EngineHandle | undefined {
     return this.#engine;
   }
 
+  /** Restarts spent from the current budget. */
   get restarts(): number {
     return this.#restarts;
   }
 
   /** Spawn the engine and start watching it. */
   start(): void {
+    if (this.#settled || this.#stopping) return;
     const { lifecycle, logger, command } = this.#opts;
     lifecycle.transition('starting', this.#restarts ? `restarting engine (restart ${this.#restarts})` : 'spawning engine');
-    let engine: SupervisedProcess;
+    let engine: EngineHandle;
     try {
-      engine = SupervisedProcess.spawn({ command, baseEnv: this.#opts.baseEnv, logger: this.#engineLogger, log: this.log });
+      engine = this.#opts.spawn({ command, baseEnv: this.#opts.baseEnv, logger: this.#engineLogger, log: this.log });
     } catch (err) {
       this.#fail(new EngineError(`could not start the engine: ${(err as Error).message}`, { cause: err }), 1);
       return;
     }
     this.#engine = engine;
-    this.spawnedAt = performance.now();
+    this.#streak = HEALTHY;
+    this.#killedBecause = undefined;
+    this.spawnedAt = this.#clock.now();
     this.readyAt = undefined;
     logger.info({ pid: engine.pid, port: this.#opts.port }, 'engine process spawned');
     this.emit('spawned', engine);
     lifecycle.transition('loading', `engine pid ${engine.pid} is loading the model`);
     void engine.exited.then((exit) => this.#onExit(engine, exit));
 
-    this.#startupTimer = setTimeout(() => void this.#onStartupTimeout(engine), this.#opts.startupTimeoutMs);
+    this.#startupTimer = this.#clock.setTimeout(() => void this.#onStartupTimeout(engine), this.#opts.startupTimeoutMs);
     this.#schedulePoll(engine, 0);
   }
 
-  #schedulePoll(engine: SupervisedProcess, delayMs: number): void {
-    clearTimeout(this.#pollTimer);
-    this.#pollTimer = setTimeout(() => void this.#poll(engine), delayMs);
+  #schedulePoll(engine: EngineHandle, delayMs: number): void {
+    this.#clock.clearTimeout(this.#pollTimer);
+    this.#pollTimer = this.#clock.setTimeout(() => void this.#poll(engine), delayMs);
   }
 
-  async #poll(engine: SupervisedProcess): Promise<void> {
-    const { lifecycle, logger } = this.#opts;
-    if (this.#engine !== engine || !engine.running || this.#stopping) return;
-    const result = await probeEngine({
+  #current(engine: EngineHandle): boolean {
+    return this.#engine === engine && engine.running && !this.#stopping && this.#killedBecause === undefined;
+  }
+
+  async #poll(engine: EngineHandle): Promise<void> {
+    if (!this.#current(engine)) return;
+    const startedAt = this.#clock.now();
+    const result = await this.#opts.probe({
       baseUrl: this.baseUrl,
-      servedModelName: this.#opts.servedModelName,
+      servedModelNames: this.#opts.servedModelNames,
       timeoutMs: this.#opts.probeTimeoutMs,
       ...(this.#opts.engineApiKey ? { apiKey: this.#opts.engineApiKey } : {}),
     });
-    if (this.#engine !== engine || !engine.running || this.#stopping) return;
-    const state = lifecycle.state;
-    if (result.ok) {
-      if (state === 'loading') {
-        clearTimeout(this.#startupTimer);
-        this.readyAt = performance.now();
-        const secs = ((this.readyAt - (this.spawnedAt ?? this.readyAt)) / 1000).toFixed(3);
-        lifecycle.transition('ready', `engine ready after ${secs} s`);
-        this.emit('ready');
-      } else if (state === 'unhealthy') {
-        lifecycle.transition('ready', 'engine healthy again');
-      }
-    } else if (state === 'ready') {
-      lifecycle.transition('unhealthy', result.reason ?? 'engine health check failed');
-      logger.warn({ reason: result.reason }, 'engine turned unhealthy');
+    if (!this.#current(engine)) return;
+    const { lifecycle } = this.#opts;
+    if (lifecycle.state === 'loading') {
+      if (result.ok) this.#onReady();
+    } else {
+      this.#judge(engine, result, startedAt);
+      if (this.#killedBecause !== undefined) return;
     }
     const next = lifecycle.state === 'loading' ? this.#opts.startupPollMs : this.#opts.healthIntervalMs;
     this.#schedulePoll(engine, next);
   }
 
-  async #onStartupTimeout(engine: SupervisedProcess): Promise<void> {
+  #onReady(): void {
+    const { lifecycle } = this.#opts;
+    this.#clock.clearTimeout(this.#startupTimer);
+    this.readyAt = this.#clock.now();
+    const secs = ((this.readyAt - (this.spawnedAt ?? this.readyAt)) / 1000).toFixed(3);
+    lifecycle.transition('ready', `engine ready after ${secs} s`);
+    this.emit('ready');
+  }
+
+  /** A probe of an engine that has been ready: hysteresis and the watchdog. */
+  #judge(engine: EngineHandle, result: ProbeResult, startedAt: number): void {
+    const { lifecycle, logger, failureThreshold, unhealthyTimeoutMs } = this.#opts;
+    const { streak, verdict } = judgeProbe(this.#streak, { ...result, startedAt }, this.#clock.now(), { failureThreshold, unhealthyTimeoutMs });
+    this.#streak = streak;
+    const watchdog =
+      unhealthyTimeoutMs > 0
+        ? `it is killed and restarted once unresponsive for ${fmtSecs(unhealthyTimeoutMs)} (NIM_ENGINE_UNHEALTHY_TIMEOUT)`
+        : 'NIM_ENGINE_UNHEALTHY_TIMEOUT=0: it is never killed for this';
+    switch (verdict.kind) {
+      case 'healthy':
+        if (lifecycle.state === 'unhealthy') {
+          lifecycle.transition('ready', 'engine healthy again');
+          logger.info('engine healthy again');
+        }
+        return;
+      case 'degraded':
+        logger.warn({ failures: verdict.failures, threshold: failureThreshold, reason: verdict.reason }, `engine health check failed (${verdict.failures} of ${failureThreshold} before unready); still serving`);
+        return;
+      case 'unhealthy': {
+        const why = `engine health check failed ${verdict.failures} times in a row (NIM_HEALTH_FAILURE_THRESHOLD=${failureThreshold}): ${verdict.reason}; ${watchdog}`;
+        if (lifecycle.state === 'ready') {
+          lifecycle.transition('unhealthy', why);
+          logger.warn({ failures: verdict.failures, reason: verdict.reason }, 'engine turned unhealthy');
+        } else {
+          lifecycle.note(why);
+        }
+        return;
+      }
+      case 'wedged': {
+        const why = `engine unresponsive for ${fmtSecs(verdict.forMs)} (NIM_ENGINE_UNHEALTHY_TIMEOUT=${fmtSecs(unhealthyTimeoutMs)}): ${verdict.reason}`;
+        logger.error({ pid: engine.pid, failures: verdict.failures, forMs: Math.round(verdict.forMs) }, `${why}; killing its process group`);
+        this.#killedBecause = why;
+        this.#clock.clearTimeout(this.#pollTimer);
+        if (lifecycle.state === 'ready') lifecycle.transition('unhealthy', `${why}; killing it`);
+        else lifecycle.note(`${why}; killing it`);
+        this.emit('wedged');
+        // SIGKILL works on a stopped (SIGSTOP) group too; the exit that follows restarts or fails.
+        engine.destroy();
+        return;
+      }
+    }
+  }
+
+  async #onStartupTimeout(engine: EngineHandle): Promise<void> {
     if (this.#engine !== engine || this.#opts.lifecycle.state !== 'loading') return;
     const secs = Math.round(this.#opts.startupTimeoutMs / 1000);
     const last = this.log.lastLine ?? '(the engine printed nothing)';
     this.#opts.logger.error({ lastLines: this.log.tail(10) }, `engine not ready after ${secs} s; stopping it`);
     this.#stopping = true; // the exit that follows is ours
-    clearTimeout(this.#pollTimer);
+    this.#clock.clearTimeout(this.#pollTimer);
     await engine.close(this.#opts.stopTimeoutMs);
     this.#fail(
       new EngineError(`engine did not become ready within ${secs} s (NIM_STARTUP_TIMEOUT); it last logged: ${last}`, {
@@ -163,27 +272,46 @@ export class EngineSupervisor extends EventEmitter<{ spawned: [SupervisedProcess
     );
   }
 
-  #onExit(engine: SupervisedProcess, exit: ProcessExit): void {
+  #onExit(engine: EngineHandle, exit: ProcessExit): void {
     if (this.#engine !== engine || this.#stopping) return;
-    clearTimeout(this.#pollTimer);
-    clearTimeout(this.#startupTimer);
+    this.#clock.clearTimeout(this.#pollTimer);
+    this.#clock.clearTimeout(this.#startupTimer);
     const { lifecycle, logger } = this.#opts;
-    const how = describeExit(exit);
-    const wasLoading = lifecycle.state === 'loading' || lifecycle.state === 'starting';
+    const killedBecause = this.#killedBecause;
+    const how = killedBecause ?? `engine ${describeExit(exit)}`;
+    const wasLoading = killedBecause === undefined && (lifecycle.state === 'loading' || lifecycle.state === 'starting');
     // Orphans of the engine's group must not outlive it, whatever comes next.
     engine.destroy();
-    if (this.#restarts < this.#opts.maxRestarts) {
-      this.#restarts += 1;
-      const delay = this.#opts.restartBackoffMs * 2 ** (this.#restarts - 1);
-      lifecycle.transition('starting', `engine ${how}; restart ${this.#restarts} of ${this.#opts.maxRestarts} in ${delay} ms`);
-      logger.warn({ exit, restart: this.#restarts, delayMs: delay }, `engine ${how}; restarting`);
-      this.#restartTimer = setTimeout(() => this.start(), delay);
+    const readyForMs = this.readyAt === undefined ? undefined : this.#clock.now() - this.readyAt;
+    const decision = decideRestart(this.#restarts, readyForMs, {
+      maxRestarts: this.#opts.maxRestarts,
+      backoffMs: this.#opts.restartBackoffMs,
+      maxBackoffMs: this.#opts.maxRestartBackoffMs,
+      budgetResetMs: this.#opts.restartBudgetResetMs,
+    });
+    if (decision.budgetReset) logger.info({ readyForMs: Math.round(readyForMs!) }, 'engine had been ready long enough: restart budget reset');
+    if (decision.restart) {
+      this.#restarts = decision.attempt;
+      const reason = `${how}; restart ${decision.attempt} of ${this.#opts.maxRestarts} in ${decision.delayMs} ms`;
+      lifecycle.transition('starting', reason);
+      logger.warn({ exit, restart: decision.attempt, delayMs: decision.delayMs }, `${how}; restarting`);
+      this.#restartTimer = this.#clock.setTimeout(() => this.start(), decision.delayMs);
       return;
     }
+    this.#restarts = decision.used;
     const last = this.log.lastLine ?? '(the engine printed nothing)';
+    if (killedBecause !== undefined) {
+      this.#fail(
+        new EngineError(`${killedBecause}; killed it, and no restart is left (NIM_ENGINE_MAX_RESTARTS=${this.#opts.maxRestarts}); it last logged: ${last}`, {
+          hint: 'the pod restarts it; raise NIM_ENGINE_MAX_RESTARTS to restart inside the pod, or NIM_ENGINE_UNHEALTHY_TIMEOUT if the engine is only slow under load',
+        }),
+        1,
+      );
+      return;
+    }
     const phase = wasLoading ? 'while loading the model' : 'while serving';
     this.#fail(
-      new EngineError(`engine ${how} ${phase}; it last logged: ${last}`, {
+      new EngineError(`${how} ${phase}; it last logged: ${last}`, {
         exitCode: exitCodeForExit(exit),
         hint: wasLoading ? 'check the engine log above (out of GPU memory? wrong model path?)' : undefined,
       }),
@@ -196,13 +324,24 @@ export class EngineSupervisor extends EventEmitter<{ spawned: [SupervisedProcess
     this.#settle({ exitCode, error });
   }
 
+  #clearTimers(): void {
+    this.#clock.clearTimeout(this.#pollTimer);
+    this.#clock.clearTimeout(this.#startupTimer);
+    this.#clock.clearTimeout(this.#restartTimer);
+  }
+
   #settle(outcome: SupervisionOutcome): void {
     if (this.#settled) return;
     this.#settled = true;
-    clearTimeout(this.#pollTimer);
-    clearTimeout(this.#startupTimer);
-    clearTimeout(this.#restartTimer);
+    this.#clearTimers();
     this.#resolveDone(outcome);
+  }
+
+  /** Wait for the engine's output to be forwarded, but not forever. */
+  async #drain(engine: EngineHandle): Promise<void> {
+    let timer: TimerHandle | undefined;
+    await Promise.race([engine.drained, new Promise((r) => (timer = this.#clock.setTimeout(() => r(undefined), 500)))]);
+    this.#clock.clearTimeout(timer);
   }
 
   /**
@@ -214,50 +353,39 @@ export class EngineSupervisor extends EventEmitter<{ spawned: [SupervisedProcess
    * settles with that error. Idempotent: later calls return the first outcome.
    */
   async close(error?: EngineError): Promise<SupervisionOutcome> {
-    if (error) return await this.#closeWithError(error);
-    if (this.#settled) return await this.done;
+    if (this.#settled || this.#stopping) return await this.done;
     this.#stopping = true;
-    clearTimeout(this.#pollTimer);
-    clearTimeout(this.#startupTimer);
-    clearTimeout(this.#restartTimer);
+    this.#clearTimers();
     const { lifecycle, logger } = this.#opts;
-    lifecycle.transition('stopping', 'shutting down');
+    if (error) lifecycle.transition('failed', error.message);
+    else lifecycle.transition('stopping', 'shutting down');
     const engine = this.#engine;
-    let outcome: SupervisionOutcome = { exitCode: 0 };
+    let outcome: SupervisionOutcome = error ? { exitCode: error.exitCode, error } : { exitCode: 0 };
     if (engine) {
       const { exit, killed } = await engine.close(this.#opts.stopTimeoutMs);
-      if (killed) {
+      if (killed && !error) {
         outcome = {
           exitCode: 1,
           error: new EngineError(`engine ignored SIGTERM for ${this.#opts.stopTimeoutMs} ms and was killed with SIGKILL`),
         };
       }
       logger.info({ exit, killed }, `engine ${describeExit(exit)}`);
-      await Promise.race([engine.drained, new Promise((r) => setTimeout(r, 500))]);
+      await this.#drain(engine);
     }
-    lifecycle.transition(outcome.exitCode === 0 ? 'stopped' : 'failed', outcome.error?.message ?? 'engine stopped');
+    if (!error) lifecycle.transition(outcome.exitCode === 0 ? 'stopped' : 'failed', outcome.error?.message ?? 'engine stopped');
     this.#settle(outcome);
-    return outcome;
-  }
-
-  async #closeWithError(error: EngineError): Promise<SupervisionOutcome> {
-    if (this.#settled || this.#stopping) return await this.done;
-    this.#stopping = true; // the engine exit that follows is ours
-    clearTimeout(this.#pollTimer);
-    clearTimeout(this.#startupTimer);
-    clearTimeout(this.#restartTimer);
-    this.#opts.lifecycle.transition('failed', error.message);
-    const engine = this.#engine;
-    if (engine) {
-      await engine.close(this.#opts.stopTimeoutMs);
-      await Promise.race([engine.drained, new Promise((r) => setTimeout(r, 500))]);
-    }
-    this.#settle({ exitCode: error.exitCode, error });
     return await this.done;
   }
 
   /** Immediate teardown, synchronous: SIGKILL the engine's group (last resort for `process.on('exit')`). */
   destroy(): void {
+    this.#stopping = true;
+    this.#clearTimers();
     this.#engine?.destroy();
   }
+}
+
+function fmtSecs(ms: number): string {
+  const s = ms / 1000;
+  return `${Number.isInteger(s) ? s : s.toFixed(1)} s`;
 }

@@ -15,18 +15,23 @@ export interface MetricsRendererOptions {
   timeoutMs: number;
   /** NIM_METRICS_COMPAT: `1x` adds NIM 1.x's unprefixed families derived from the engine's (compat-1x.ts). */
   compat?: MetricsCompat;
+  /** Sent as a bearer token when the engine enforces an API key (vLLM leaves /metrics open; later versions may not). */
+  apiKey?: string | undefined;
 }
 
 export type MetricsCompat = 'none' | '1x';
 
 export type RenderMetrics = () => Promise<{ contentType: string; body: string }>;
 
-// Scrapes use their own small keep-alive pool, apart from the inference proxy's.
-const scrapeAgent = new http.Agent({ keepAlive: true, maxSockets: 2, timeout: 3000 });
+// Scrapes use their own agent, apart from the inference proxy's, and a new
+// connection each time: scrapes come seconds apart, longer than the engine keeps
+// an idle connection (VLLM_HTTP_TIMEOUT_KEEP_ALIVE), so a pooled one would only race its close.
+const scrapeAgent = new http.Agent({ keepAlive: false, maxSockets: 2 });
 
-function fetchText(url: URL, timeoutMs: number): Promise<string> {
+function fetchText(url: URL, timeoutMs: number, apiKey: string | undefined): Promise<string> {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: scrapeAgent, timeout: timeoutMs }, (res) => {
+    const headers = apiKey ? { authorization: `Bearer ${apiKey}` } : {};
+    const req = http.get(url, { agent: scrapeAgent, timeout: timeoutMs, headers }, (res) => {
       if (res.statusCode !== 200) {
         res.resume();
         reject(new Error(`engine /metrics answered ${res.statusCode}`));
@@ -66,7 +71,7 @@ export function createMetricsRenderer(opts: MetricsRendererOptions): RenderMetri
     if (url) {
       const start = performance.now();
       try {
-        engineText = await fetchText(new URL('/metrics', url), opts.timeoutMs);
+        engineText = await fetchText(new URL('/metrics', url), opts.timeoutMs, opts.apiKey);
         up.set(1);
       } catch {
         up.set(0);

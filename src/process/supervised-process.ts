@@ -47,10 +47,11 @@ export interface CloseResult {
 const REAPER_SCRIPT = [
   // Wait for EOF on stdin: the supervisor closed the pipe or died.
   'read -r _ignored',
-  'kill -TERM -- "-$1" 2>/dev/null || exit 0',
-  // Give the engine half a second to exit on SIGTERM, then make sure.
-  'for _ in 1 2 3 4 5; do sleep 0.1; kill -0 -- "-$1" 2>/dev/null || exit 0; done',
-  'kill -KILL -- "-$1" 2>/dev/null',
+  // No `--` before the negative pid: dash's kill (Debian's /bin/sh) rejects it ("Illegal number").
+  'kill -TERM "-$1" 2>/dev/null || exit 0',
+  // Give the group half a second to exit on SIGTERM, then make sure.
+  'for _ in 1 2 3 4 5; do sleep 0.1; kill -0 "-$1" 2>/dev/null || exit 0; done',
+  'kill -KILL "-$1" 2>/dev/null',
   'exit 0',
 ].join('\n');
 

@@ -4,44 +4,17 @@
 // engine request; an engine that goes away ends the client's response cleanly.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { createProxyServer } from 'http-proxy-3';
 import type { Counter, Gauge, Histogram } from 'prom-client';
 import type { Lifecycle } from '../engine/lifecycle.js';
 import type { Logger } from '../log/logger.js';
 import type { SupervisorMetrics } from '../metrics/supervisor-metrics.js';
+import { BodyTooLargeError, EngineAgent, isIdleCloseRace, poolIdleMs, RequestBody } from './engine-agent.js';
 import { openAIError, sendError } from './errors.js';
 import type { InflightTracker } from './inflight.js';
 import { isCorsResponseHeader } from './cors.js';
 import { SSE_ANTI_BUFFERING, SseKeepAlive } from './sse-keepalive.js';
-
-/**
- * Keep-alive agent to the engine. uvicorn closes idle connections after 5 s, so
- * idle pooled sockets are dropped after 3 s: reusing one the engine is closing
- * would fail the request with ECONNRESET.
- */
-class EngineAgent extends http.Agent {
-  static readonly IDLE_MS = 3000;
-  #closing = false;
-  constructor() {
-    super({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256, scheduling: 'lifo' });
-  }
-  /** Stop pooling: idle sockets close now, busy ones once their response ends. */
-  closeIdle(): void {
-    this.#closing = true;
-    for (const list of Object.values(this.freeSockets)) for (const s of list ?? []) s.destroy();
-  }
-  override keepSocketAlive(socket: Socket): boolean {
-    if (this.#closing) return false;
-    const keep = (http.Agent.prototype as unknown as { keepSocketAlive(s: Socket): boolean }).keepSocketAlive.call(this, socket);
-    socket.setTimeout(EngineAgent.IDLE_MS);
-    return keep;
-  }
-  override reuseSocket(socket: Socket, req: http.ClientRequest): void {
-    socket.setTimeout(0); // an active request may legitimately be silent for minutes (long prefill)
-    (http.Agent.prototype as unknown as { reuseSocket(s: Socket, r: http.ClientRequest): void }).reuseSocket.call(this, socket, req);
-  }
-}
 
 export interface EngineProxyOptions {
   /** The engine's base URL, or undefined while no engine runs. */
@@ -60,6 +33,8 @@ export interface EngineProxyOptions {
   sseKeepAliveIntervalMs?: number;
   /** The public server's keep-alive timeout (ms), announced as `Keep-Alive: timeout=N`. */
   keepAliveTimeoutMs?: number;
+  /** The engine's idle keep-alive (VLLM_HTTP_TIMEOUT_KEEP_ALIVE, ms): pooled sockets are dropped before it (default 5000). */
+  engineKeepAliveMs?: number;
 }
 
 // Hop-by-hop headers (RFC 9110 §7.6.1) describe one connection and must not be
@@ -74,20 +49,6 @@ function connectionListed(value: string | string[] | number | undefined): string
     .filter((h) => h !== '' && h !== 'close' && h !== 'keep-alive');
 }
 
-class BodyTooLargeError extends Error {}
-
-/** Counts a chunked request body as it streams through, failing past `max` bytes. */
-function bodyLimiter(max: number): Transform {
-  let seen = 0;
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      seen += chunk.length;
-      if (seen > max) cb(new BodyTooLargeError(`request body larger than ${max} bytes`));
-      else cb(null, chunk);
-    },
-  });
-}
-
 export interface EngineProxy {
   /** A request handler for one allow-listed route (`route` labels metrics). */
   handler(route: string): (req: IncomingMessage, res: ServerResponse) => void;
@@ -98,6 +59,9 @@ export interface EngineProxy {
 }
 
 const SSE = 'text/event-stream';
+
+/** Largest body kept in memory for a replay after an idle-close race. */
+const REPLAY_MAX_BYTES = 16 * 1024 * 1024;
 
 function notReadyMessage(lifecycle: Lifecycle): string {
   switch (lifecycle.state) {
@@ -118,7 +82,9 @@ export function createEngineProxy(opts: EngineProxyOptions): EngineProxy {
   const sseKeepAliveMs = opts.sseKeepAliveIntervalMs ?? 0;
   // Node announces its keep-alive timeout on its own responses only; proxied ones set Connection themselves.
   const keepAliveHint = opts.keepAliveTimeoutMs ? `timeout=${Math.floor(opts.keepAliveTimeoutMs / 1000)}` : undefined;
-  const agent = new EngineAgent();
+  const agent = new EngineAgent(poolIdleMs(opts.engineKeepAliveMs ?? 5000));
+  // A body is kept for one replay up to this size (larger ones are not replayed).
+  const keepUpTo = Math.min(opts.maxRequestBodyBytes, REPLAY_MAX_BYTES);
   const proxy = createProxyServer({
     agent,
     xfwd: true,
@@ -171,18 +137,42 @@ export function createEngineProxy(opts: EngineProxyOptions): EngineProxy {
   });
 
   // Failures before the engine answered: nothing reached the client yet.
-  proxy.on('error', (err, _req, res) => {
+  proxy.on('error', (err, req, res) => {
     const code = (err as NodeJS.ErrnoException).code ?? 'ERR';
-    const route = (res as WithCtx)[CTX]?.route.name ?? 'unknown';
+    const ctx = (res as WithCtx | undefined)?.[CTX];
+    const route = ctx?.route.name ?? 'unknown';
+    // The engine closed an idle pooled socket just as this request went out on it: replay once.
+    if (ctx && !ctx.replayed && isIdleCloseRace(err as NodeJS.ErrnoException, ctx.proxyReq) && lifecycle.isReady && !(res as ServerResponse).headersSent) {
+      ctx.replayed = true;
+      metrics.upstreamErrors.inc({ route, kind: 'idle_close_replayed' });
+      logger.debug({ route, code }, 'engine closed a reused connection; replaying the request on a new one');
+      void replay(req as IncomingMessage, res as ServerResponse, ctx).then((sent) => {
+        if (!sent) failBeforeResponse(res as ServerResponse, code);
+      });
+      return;
+    }
     metrics.upstreamErrors.inc({ route, kind: code === 'ECONNREFUSED' ? 'refused' : 'error' });
     logger.warn({ route, code, msg: err.message }, 'engine request failed');
-    if (res && 'writeHead' in res) {
-      const r = res as ServerResponse;
-      if (r.writableEnded) return; // already answered (e.g. 413): nothing left to fail
-      if (r.headersSent) r.destroy();
-      else sendError(r, 502, `The model engine could not be reached (${code}).`);
-    }
+    if (res && 'writeHead' in res) failBeforeResponse(res as ServerResponse, code);
   });
+
+  function failBeforeResponse(r: ServerResponse, code: string): void {
+    if (r.writableEnded) return; // already answered (e.g. 413): nothing left to fail
+    if (r.headersSent) r.destroy();
+    // While the engine is not ready (killed as unresponsive, restarting), say so.
+    else sendError(r, 502, `The model engine could not be reached (${code})${lifecycle.isReady ? '' : `: ${lifecycle.reason}`}.`);
+  }
+
+  /** Send the request again on a new connection; false when its body cannot be replayed. */
+  async function replay(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<boolean> {
+    const body = ctx.body ? await ctx.body.whole() : Buffer.alloc(0);
+    const target = opts.target();
+    if (body === undefined || !target || res.destroyed || res.headersSent) return false;
+    req.headers = { ...ctx.headers }; // as first sent (http-proxy appends X-Forwarded-* on each pass)
+    ctx.proxyReq = undefined;
+    proxy.web(req, res, { target, buffer: Readable.from(body.length > 0 ? [body] : []) });
+    return true;
+  }
 
   return {
     handler(name) {
@@ -223,12 +213,13 @@ export function createEngineProxy(opts: EngineProxyOptions): EngineProxy {
           refuseBody(req, res, opts.maxRequestBodyBytes);
           return;
         }
-        const ctx: RequestContext = { route, start: performance.now(), proxyReq: undefined, sse: false };
+        const ctx: RequestContext = { route, start: performance.now(), proxyReq: undefined, sse: false, replayed: false, body: undefined, headers };
         (res as WithCtx)[CTX] = ctx;
-        // A chunked body has no declared length: count it on the way through.
-        let buffer: Transform | undefined;
-        if (declared === undefined && headers['transfer-encoding'] !== undefined) {
-          buffer = bodyLimiter(opts.maxRequestBodyBytes);
+        // A body goes through RequestBody: counted (a chunked body has no declared length) and kept for one replay.
+        let buffer: RequestBody | undefined;
+        if ((declared !== undefined && declared !== '0') || headers['transfer-encoding'] !== undefined) {
+          buffer = new RequestBody(opts.maxRequestBodyBytes, keepUpTo);
+          ctx.body = buffer;
           buffer.on('error', (err) => {
             if (!(err instanceof BodyTooLargeError)) return;
             route.rejectedTooLarge.inc();
@@ -251,6 +242,7 @@ export function createEngineProxy(opts: EngineProxyOptions): EngineProxy {
           for (const h of connectionListed(headers.connection)) delete headers[h];
         }
         for (const h of HOP_BY_HOP) if (h in headers) delete headers[h];
+        ctx.headers = { ...headers };
         proxy.web(req, res, buffer ? { target, buffer } : { target });
       };
     },
@@ -283,6 +275,12 @@ interface RequestContext {
   start: number;
   proxyReq: http.ClientRequest | undefined;
   sse: boolean;
+  /** The request was already sent a second time (after an idle-close race). */
+  replayed: boolean;
+  /** The body on its way (kept for a replay); undefined for a request without one. */
+  body: RequestBody | undefined;
+  /** The headers as first sent to the engine. */
+  headers: http.IncomingHttpHeaders;
 }
 
 const CTX = Symbol('nim-supervisor.proxy-context');

@@ -21,6 +21,8 @@ export interface SimState {
   lora: SimLora;
   /** True while /health should answer 503 (knob, health file or dead engine). */
   unhealthy(): boolean;
+  /** How long /health waits before answering (VLLM_SIM_HEALTH_DELAY_MS): vLLM's /health shares the busy API event loop. */
+  healthDelayMs(): number;
   /** Requests in flight, for /load with --enable-server-load-tracking. */
   load: { n: number };
 }

@@ -44,6 +44,8 @@ const SPEC = {
   VLLM_SIM_EXIT_CODE: { schema: exitCode, default: 1 },
   VLLM_SIM_HEALTH: { schema: z.enum(['ok', 'fail']), default: 'ok' },
   VLLM_SIM_HEALTH_FILE: { schema: z.string().min(1), default: null },
+  VLLM_SIM_HEALTH_DELAY_MS: { schema: nonNegInt, default: 0 },
+  VLLM_SIM_ENGINE_CORE_PROCESS: { schema: boolish, default: false },
   VLLM_SIM_HANG_ON_SIGTERM: { schema: boolish, default: false },
   VLLM_SIM_NEVER_LISTEN: { schema: boolish, default: false },
   VLLM_SIM_MODE: { schema: z.enum(['random', 'echo']), default: 'random' },

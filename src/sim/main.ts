@@ -3,6 +3,7 @@
 // the knobs, prints vLLM's start-up story while "loading" (the port stays
 // closed meanwhile, as with vLLM), then serves, and handles signals, crashes
 // and failures the way the knobs ask. All process-wide state lives here.
+import { spawn as spawnChild } from 'node:child_process';
 import { createServer as createNetServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgv, type ServeArgs } from './args.js';
@@ -221,7 +222,12 @@ async function main(): Promise<void> {
   process.stderr.on('error', () => {});
   const sink = batchedSink();
   const log = createLogger(sink, { pid: process.pid });
-  const core = createLogger(sink, { pid: process.pid + 1, processName: 'EngineCore_DP0' });
+  // vLLM V1 runs the engine in a child process (EngineCore_DP0) of the API server. With
+  // VLLM_SIM_ENGINE_CORE_PROCESS=1 a stand-in child (`sleep`) runs in our process group and,
+  // like a real EngineCore whose parent was SIGKILLed, stays behind unless its group is killed.
+  const coreChild = knobs.VLLM_SIM_ENGINE_CORE_PROCESS ? spawnChild('sleep', ['2147483647'], { stdio: 'ignore' }) : undefined;
+  if (coreChild) process.once('exit', () => coreChild.kill('SIGKILL'));
+  const core = createLogger(sink, { pid: coreChild?.pid ?? process.pid + 1, processName: 'EngineCore_DP0' });
   const { args, nonDefault } = parsed;
   const config = buildConfig(args, knobs, release);
   const host = args.host ?? '0.0.0.0';
@@ -312,6 +318,7 @@ async function main(): Promise<void> {
     tracer,
     healthFail: knobs.VLLM_SIM_HEALTH === 'fail',
     healthFile: knobs.VLLM_SIM_HEALTH_FILE as string | null,
+    healthDelayMs: knobs.VLLM_SIM_HEALTH_DELAY_MS as number,
   });
   if (config.lora.runtimeUpdates) {
     log.log('WARNING', 'api_server.py:1683', 'LoRA dynamic loading & unloading is enabled in the API server. This should ONLY be used for local development!');

@@ -19,6 +19,7 @@ import { SimLora, loraRequestsInfo } from './lora.js';
 import { SimMetrics } from './metrics.js';
 import { docsPage, openapiDocument, redocPage, type RouteDoc } from './openapi.js';
 import { attachRealtime, hasRealtimeTask } from './realtime.js';
+import { closeIdleLikeUvicorn } from './keep-alive.js';
 import { Tokenizer } from './tokenizer.js';
 import type { SimTracer } from './tracing.js';
 import { isObject, type Json } from './validate.js';
@@ -28,10 +29,12 @@ export interface SimServerDeps {
   logger: SimLogger;
   /** VLLM_SIM_HEALTH=fail. */
   healthFail?: boolean;
-  /** VLLM_SIM_HEALTH_FILE: health fails while this file holds "fail" (read on every /health). */
+  /** VLLM_SIM_HEALTH_FILE: health fails while this file holds "fail", is slow while it holds "slow" (read on every /health). */
   healthFile?: string | null;
   /** --otlp-traces-endpoint: vLLM's per-request spans (tracing.ts). */
   tracer?: SimTracer;
+  /** VLLM_SIM_HEALTH_DELAY_MS: /health answers after this delay (only while the health file holds "slow", when one is set). */
+  healthDelayMs?: number;
 }
 
 export interface SimServer {
@@ -95,6 +98,15 @@ export function createSimServer(deps: SimServerDeps): SimServer {
         }
       }
       return false;
+    },
+    healthDelayMs() {
+      const delay = deps.healthDelayMs ?? 0;
+      if (delay <= 0 || !deps.healthFile) return delay;
+      try {
+        return readFileSync(deps.healthFile, 'utf8').trim() === 'slow' ? delay : 0;
+      } catch {
+        return 0;
+      }
     },
   };
 
@@ -289,7 +301,7 @@ export function createSimServer(deps: SimServerDeps): SimServer {
   }
 
   const server = createServer({ keepAlive: true }, onRequest);
-  server.keepAliveTimeout = config.keepAliveMs;
+  closeIdleLikeUvicorn(server, config.keepAliveMs);
   // Large uploads (base64 images) may take a while; Node's default 300 s cap is not vLLM's.
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;

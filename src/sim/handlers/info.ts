@@ -2,8 +2,18 @@
 import { badRequest } from '../errors.js';
 import { randomHex, sendEmpty, sendJson, type Ctx, type SimState } from '../http.js';
 
-export function health(ctx: Ctx): void {
-  sendEmpty(ctx.res, ctx.state.unhealthy() ? 503 : 200);
+export function health(ctx: Ctx): void | Promise<void> {
+  const delay = ctx.state.healthDelayMs();
+  if (delay <= 0) {
+    sendEmpty(ctx.res, ctx.state.unhealthy() ? 503 : 200);
+    return;
+  }
+  return new Promise((resolve) =>
+    setTimeout(() => {
+      if (!ctx.res.destroyed) sendEmpty(ctx.res, ctx.state.unhealthy() ? 503 : 200);
+      resolve();
+    }, delay),
+  );
 }
 
 export function version(ctx: Ctx): void {
