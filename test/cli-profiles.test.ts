@@ -44,8 +44,6 @@ async function listJson(fixture: string | null, extra: NodeJS.ProcessEnv = {}): 
 
 const cases: Array<[string, string | null, string, number[]]> = [
   ['no nvidia-smi on PATH', 'no-nvidia-smi', 'vllm-bf16-cpu', []],
-  ['driver failure', null, 'vllm-bf16-cpu', []],
-  ['garbage output', 'garbage', 'vllm-bf16-cpu', []],
   ['1x L4', 'l4-x1', 'vllm-bf16-tp1-pp1', [0]],
   ['1x H100 SXM', 'h100-sxm-x1', 'vllm-bf16-tp1-pp1-h100-latency', [0]],
   ['8x H100 SXM', 'h100-sxm-x8', 'vllm-bf16-tp1-pp1-h100-latency', [0]],
@@ -65,6 +63,31 @@ for (const [title, fixture, expected, gpus] of cases) {
     assert.equal(sel.status, 'runnable');
     assert.deepEqual(sel.gpus, gpus);
     for (const p of report.profiles.filter((q) => q.status === 'incompatible')) assert.ok(p.reasons.length > 0, p.name);
+  });
+}
+
+// A GPU host whose GPUs cannot be used (issue #12): no silent CPU fallback. select-profile
+// (and serve) exit 2 with the reasons; list-model-profiles still reports.
+const gpuHostCases: Array<[string, string | null, NodeJS.ProcessEnv, RegExp]> = [
+  ['driver failure (nvidia-smi present but failing)', null, {}, /an NVIDIA GPU host: nvidia-smi is installed but failed/],
+  ['garbage nvidia-smi output', 'garbage', {}, /an NVIDIA GPU host: nvidia-smi works/],
+  ['one H100 with NIM_TENSOR_PARALLEL_SIZE=2', 'h100-sxm-x1', { NIM_TENSOR_PARALLEL_SIZE: '2' }, /needs 2 GPUs \(tp2 × pp1\)/],
+  ['no nvidia-smi but NVIDIA_VISIBLE_DEVICES=all', 'no-nvidia-smi', { NVIDIA_VISIBLE_DEVICES: 'all' }, /NVIDIA_VISIBLE_DEVICES=all/],
+];
+for (const [title, fixture, extra, reason] of gpuHostCases) {
+  test(`GPU host, ${title}: select-profile exits 2 with the reasons; list-model-profiles reports`, async () => {
+    const sel = await cli(['select-profile'], fixture, extra);
+    assert.equal(sel.code, 2, sel.stdout);
+    assert.equal(sel.stderr.trim().split('\n').length, 1, sel.stderr);
+    assert.match(sel.stderr, reason);
+    assert.match(sel.stderr, /NIM_MODEL_PROFILE=vllm-bf16-cpu/);
+    const report = await listJson(fixture, extra);
+    assert.equal(report.selected, null);
+    assert.match(report.selectionError ?? '', reason);
+    // Naming the CPU profile still runs it there.
+    const cpu = await cli(['select-profile'], fixture, { ...extra, NIM_MODEL_PROFILE: 'vllm-bf16-cpu' });
+    assert.equal(cpu.code, 0, cpu.stderr);
+    assert.match(cpu.stdout, /vllm-bf16-cpu/);
   });
 }
 

@@ -9,6 +9,7 @@ import path from 'node:path';
 import {
   NVIDIA_SMI_QUERY_ARGS,
   detectHardware,
+  nvidiaHostEvidence,
   getHostInfo,
   runNvidiaSmi,
   type HardwareInventory,
@@ -491,5 +492,25 @@ describe('host', () => {
     assert.equal(inv.gpus.length, 1);
     assert.equal(inv.warnings.filter((w) => w.startsWith('host detection:')).length, 3);
     assert.equal(inv.host.memoryTotalBytes, os.totalmem());
+  });
+});
+
+describe('NVIDIA GPU host evidence (no silent CPU fallback, issue #12)', () => {
+  test('nvidia-smi, device nodes and NVIDIA_VISIBLE_DEVICES each count; void/none/unset do not', async () => {
+    const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const dev = await mkdtemp(path.join(tmpdir(), 'nim-dev-'));
+    try {
+      assert.deepEqual(nvidiaHostEvidence('missing', undefined, dev), []);
+      for (const v of ['', 'void', 'none', 'NONE']) assert.deepEqual(nvidiaHostEvidence('missing', v, dev), [], v);
+      assert.deepEqual(nvidiaHostEvidence('missing', 'all', dev), ['NVIDIA_VISIBLE_DEVICES=all']);
+      assert.deepEqual(nvidiaHostEvidence('failed', undefined, dev), ['nvidia-smi is installed but failed']);
+      await writeFile(path.join(dev, 'nvidia0'), '');
+      await writeFile(path.join(dev, 'nvidiactl'), '');
+      await writeFile(path.join(dev, 'nvidia-uvm'), '');
+      assert.deepEqual(nvidiaHostEvidence('missing', undefined, dev), [`device nodes ${dev}/nvidia0, ${dev}/nvidiactl`]);
+    } finally {
+      await rm(dev, { recursive: true, force: true });
+    }
   });
 });

@@ -1,6 +1,6 @@
 // Profile selection on hand-built inventories: compatibility reasons, NIM's
 // ranking, NIM_MODEL_PROFILE resolution and the choice of GPUs.
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { SelectionError } from '../src/errors.js';
@@ -249,11 +249,54 @@ test('low free memory: compatible but ranked below, never chosen automatically',
   assert.match(explicit.warnings[0]!, /lack free memory/);
 });
 
-test('falling back to the CPU while GPUs are visible is a warning', () => {
-  const m = manifest(P('precision: bf16, gpu: H100'), P('precision: bf16, device: cpu'));
-  const s = selectProfile(m, inv([gpu('L4', 0)]), cfg());
-  assert.equal(s.profile.tags.device, 'cpu');
-  assert.match(s.warnings[0]!, /running on the CPU: no GPU profile of t\/m fits the 1 visible GPU/);
+describe('no silent CPU fallback on a GPU host (issue #12)', () => {
+  const m = manifest(P('precision: bf16, gpu: H100'), P('precision: bf16, tp: 2, gpu: H100'), P('precision: bf16, device: cpu'));
+  const withEvidence = (gpus: GpuInfo[], evidence: string[], nvidiaSmi: HardwareInventory['nvidiaSmi'] = 'ok'): HardwareInventory => ({ ...inv(gpus, nvidiaSmi), nvidiaEvidence: evidence });
+  const refused: Array<[string, HardwareInventory, Partial<SelectionConfig>, RegExp]> = [
+    ['one H100 with NIM_TENSOR_PARALLEL_SIZE=2', withEvidence([gpu('H100', 0)], ['nvidia-smi works']), { tensorParallelSize: 2 }, /needs 2 GPUs/],
+    ['every GPU lacking free memory', withEvidence([gpu('H100', 0, { memoryUsedMiB: 70000 })], ['nvidia-smi works']), {}, /needs more free GPU memory/],
+    ['nvidia-smi present but failing', withEvidence([], ['nvidia-smi is installed but failed'], 'failed'), {}, /an NVIDIA GPU host: nvidia-smi is installed but failed/],
+    ['GPU device nodes only', withEvidence([], ['device nodes /dev/nvidia0'], 'missing'), {}, /device nodes \/dev\/nvidia0/],
+    ['NVIDIA_VISIBLE_DEVICES=all only', withEvidence([], ['NVIDIA_VISIBLE_DEVICES=all'], 'missing'), {}, /NVIDIA_VISIBLE_DEVICES=all/],
+    ['a GPU no profile fits', withEvidence([gpu('L4', 0)], ['nvidia-smi works']), {}, /needs GPU family H100/],
+  ];
+  for (const [name, inventory, over, reason] of refused) {
+    test(`${name}: exit 2 with the reasons, naming the CPU profile as the way out`, () => {
+      assert.throws(() => selectProfile(m, inventory, cfg(over)), (err: unknown) => {
+        assert.ok(err instanceof SelectionError);
+        assert.equal(err.exitCode, 2);
+        assert.match(err.message, reason);
+        assert.match(err.hint ?? '', /NIM_MODEL_PROFILE=precision_bf16_device_cpu/);
+        return true;
+      });
+    });
+  }
+  test('a host with no NVIDIA GPU at all gets the CPU profile', () => {
+    for (const inventory of [inv([], 'missing'), withEvidence([], [], 'missing')]) {
+      assert.equal(selectProfile(m, inventory, cfg()).profile.tags.device, 'cpu');
+    }
+  });
+  test('naming the CPU profile runs it on a GPU host', () => {
+    const s = selectProfile(m, withEvidence([gpu('L4', 0)], ['nvidia-smi works']), cfg({ modelProfile: 'precision_bf16_device_cpu' }));
+    assert.equal(s.profile.tags.device, 'cpu');
+    assert.equal(s.how, 'explicit');
+  });
+  test('reasons list ids shortened, then "and N more"', () => {
+    const many = manifest(...Array.from({ length: 9 }, (_, i) => P(`precision: bf16, tp: ${i + 2}, gpu: H100`)));
+    assert.throws(() => selectProfile(many, withEvidence([gpu('H100', 0)], ['nvidia-smi works']), cfg()), (err: unknown) => {
+      assert.ok(err instanceof SelectionError);
+      assert.match(err.message, /[0-9a-f]{8}… \(precision_bf16_tp_2_gpu_H100\): needs 2 GPUs/);
+      assert.match(err.message, /\| and 3 more$/);
+      assert.ok(!/[0-9a-f]{64}/.test(err.message), 'no full ids');
+      return true;
+    });
+  });
+  test('an explicit tp prefers a profile built for it over overriding another', () => {
+    const two = manifest(P('precision: bf16, tp: 1, gpu: H100'), P('precision: bf16, tp: 2'));
+    const s = selectProfile(two, inv([gpu('H100', 0), gpu('H100', 1)]), cfg({ tensorParallelSize: 2 }));
+    assert.equal(s.profile.name, 'precision_bf16_tp_2');
+    assert.equal(s.evaluation.shapeOverridden, false);
+  });
 });
 
 test('NIM_MODEL_PROFILE: full id, unique prefix, name (any case), default', () => {
@@ -320,8 +363,8 @@ test('no compatible profile: every reason and a hint', () => {
   assert.throws(() => selectProfile(m, inv([gpu('L4', 0)]), cfg()), (err: unknown) => {
     assert.ok(err instanceof SelectionError);
     assert.match(err.message, /no profile of t\/m can run on this system \(1 GPU visible: \[0\] L4 24GB \(27b8:10de\)\)/);
-    assert.match(err.message, /precision_bf16_gpu_H100: needs GPU family H100/);
-    assert.match(err.message, /precision_bf16_tp_2: needs 2 GPUs/);
+    assert.match(err.message, /… \(precision_bf16_gpu_H100\): needs GPU family H100/);
+    assert.match(err.message, /… \(precision_bf16_tp_2\): needs 2 GPUs/);
     assert.match(err.hint ?? '', /CUDA_VISIBLE_DEVICES/);
     assert.match(err.hint ?? '', /NIM_MODEL_PROFILE/);
     return true;

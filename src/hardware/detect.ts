@@ -1,6 +1,7 @@
 // detectHardware(): the machine's GPUs (nvidia-smi, MIG layout, visible
 // devices) and host facts, gathered concurrently. Problems become warnings
 // for the caller to log; only a broken GPU catalogue file throws.
+import { readdirSync } from 'node:fs';
 import { getHostInfo, hostInfoFromOs, type SystemInformationLike } from './host.js';
 import {
   applyMigLayout,
@@ -37,6 +38,29 @@ export interface DetectHardwareOptions {
   host?: 'full' | 'os';
   /** Also ask the driver's versions (`nvidia-smi --version`, run alongside the query): serve and the reports want the CUDA version. */
   driver?: boolean;
+  /** Where to look for NVIDIA device nodes (default /dev; tests point it elsewhere). */
+  devDir?: string;
+}
+
+/**
+ * Evidence of an NVIDIA GPU host that does not depend on nvidia-smi working:
+ * nvidia-smi present (even failing), /dev/nvidia<N> or /dev/nvidiactl, and
+ * NVIDIA_VISIBLE_DEVICES set to anything but void/none (the container
+ * toolkit's "no GPU" values). Pure but for one readdir.
+ */
+export function nvidiaHostEvidence(nvidiaSmi: HardwareInventory['nvidiaSmi'], nvidiaVisibleDevices: string | undefined, devDir = '/dev'): string[] {
+  const evidence: string[] = [];
+  if (nvidiaSmi !== 'missing') evidence.push(nvidiaSmi === 'ok' ? 'nvidia-smi works' : 'nvidia-smi is installed but failed');
+  let nodes: string[] = [];
+  try {
+    nodes = readdirSync(devDir).filter((n) => /^nvidia(\d+|ctl)$/.test(n));
+  } catch {
+    /* no /dev to read: no evidence from it */
+  }
+  if (nodes.length > 0) evidence.push(`device nodes ${nodes.sort().map((n) => `${devDir}/${n}`).join(', ')}`);
+  const nvd = nvidiaVisibleDevices?.trim().toLowerCase();
+  if (nvd !== undefined && nvd !== '' && nvd !== 'void' && nvd !== 'none') evidence.push(`NVIDIA_VISIBLE_DEVICES=${nvidiaVisibleDevices!.trim()}`);
+  return evidence;
 }
 
 export async function detectHardware(opts: DetectHardwareOptions = {}): Promise<HardwareInventory> {
@@ -102,5 +126,6 @@ export async function detectHardware(opts: DetectHardwareOptions = {}): Promise<
 
   warnings.push(...hostResult.warnings);
   const driver = query.status === 'ok' && version?.status === 'ok' ? parseNvidiaSmiVersion(version.stdout) : undefined;
-  return { gpus, host: hostResult.host, nvidiaSmi: query.status, warnings, ...(driver ? { driver } : {}) };
+  const nvidiaEvidence = nvidiaHostEvidence(query.status, opts.nvidiaVisibleDevices, opts.devDir);
+  return { gpus, host: hostResult.host, nvidiaSmi: query.status, nvidiaEvidence, warnings, ...(driver ? { driver } : {}) };
 }

@@ -31,4 +31,4 @@ export {
 } from './nvidia-smi.js';
 export { applyVisibleDevices, type VisibleDevices } from './visible-devices.js';
 export { getHostInfo, hostInfoFromOs, type SystemInformationLike, type HostInfoOptions } from './host.js';
-export { detectHardware, type DetectHardwareOptions } from './detect.js';
+export { detectHardware, nvidiaHostEvidence, type DetectHardwareOptions } from './detect.js';

@@ -50,6 +50,14 @@ export interface HardwareInventory {
   nvidiaSmi: NvidiaSmiStatus;
   /** The driver's versions; absent when nvidia-smi could not tell (no driver, old driver, or not asked). */
   driver?: DriverInfo | undefined;
+  /**
+   * Signs that this is an NVIDIA GPU host even when no GPU could be listed (a
+   * broken driver, GPUs hidden or busy): nvidia-smi installed, /dev/nvidia*
+   * device nodes, NVIDIA_VISIBLE_DEVICES naming devices. Empty or absent: a
+   * host with no NVIDIA GPU at all, the only place the CPU profile is chosen
+   * automatically (docs/selection.md).
+   */
+  nvidiaEvidence?: string[];
   /** Problems that did not stop detection (unparseable lines, missing nvidia-smi …). */
   warnings: string[];
 }

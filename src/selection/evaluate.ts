@@ -146,7 +146,8 @@ function evaluateOnHardware(profile: Profile, inventory: HardwareInventory, conf
   const nodes = profileNodes(profile.tags);
   const group = config.cluster?.groupSize ?? 1;
   const util = gpuMemoryUtilization(profile, config);
-  const base = { profile, tp, pp, nodes, reasons: [] as string[], notes: [] as string[], gpus: [] as GpuInfo[], lowFreeMemory: false, gpuMemoryUtilization: util };
+  const shapeOverridden = tp !== profile.tags.tp || pp !== profile.tags.pp;
+  const base = { profile, tp, pp, nodes, reasons: [] as string[], notes: [] as string[], gpus: [] as GpuInfo[], lowFreeMemory: false, gpuMemoryUtilization: util, shapeOverridden };
 
   if (profile.tags.device === 'cpu') {
     return {

@@ -26,7 +26,8 @@ function specificity(p: Profile): number {
 /**
  * Best first: non-LoRA before LoRA (without NIM_PEFT_SOURCE LoRA is not
  * requested; with it, profiles without LoRA are incompatible); runnable GPU profiles, then GPU profiles short of free memory,
- * then CPU profiles; more nodes first (in a LeaderWorkerSet group, a profile
+ * then CPU profiles; with NIM_TENSOR_PARALLEL_SIZE / NIM_PIPELINE_PARALLEL_SIZE,
+ * profiles built for that tp/pp before ones it overrides; more nodes first (in a LeaderWorkerSet group, a profile
  * that uses the group); optimized (gpu_device, then gpu) before generic; lower
  * precision first; latency, then throughput, then untagged; more GPUs (then
  * higher tp) first; finally the id, so the order is total.
@@ -37,6 +38,8 @@ export function compareEvaluations(a: ProfileEvaluation, b: ProfileEvaluation): 
   return (
     Number(pa.tags.lora) - Number(pb.tags.lora) ||
     bucket(a) - bucket(b) ||
+    // An explicit tp/pp: profiles built for it before ones whose own tp/pp it overrides.
+    Number(a.shapeOverridden ?? false) - Number(b.shapeOverridden ?? false) ||
     // Multi-node profiles are only compatible in a group large enough: prefer the one that uses the group.
     b.nodes - a.nodes ||
     specificity(pb) - specificity(pa) ||
@@ -105,6 +108,17 @@ function inventorySummary(inv: HardwareInventory): string {
     .join(', ')}`;
 }
 
+/** `3693ebe2… (vllm-bf16-tp1-pp1-h100-latency)`: a shortened id for one-line messages. */
+function shortLabel(p: Profile): string {
+  return `${p.id.slice(0, 8)}… (${p.name})`;
+}
+
+/** The first `max` items joined with " | ", then "and N more". */
+function listWithMore(items: readonly string[], max: number): string {
+  const shown = items.slice(0, max).join(' | ');
+  return items.length > max ? `${shown} | and ${items.length - max} more` : shown;
+}
+
 /** CUDA_VISIBLE_DEVICES for the chosen GPUs: their UUIDs in index order (see docs/selection.md). */
 export function cudaVisibleDevicesFor(evaluation: ProfileEvaluation): string | undefined {
   if (evaluation.profile.tags.device === 'cpu') return undefined;
@@ -142,7 +156,12 @@ export function selectProfile(manifest: Manifest, inventory: HardwareInventory, 
       );
     }
   } else {
-    chosen = compatible.find((e) => !e.lowFreeMemory);
+    // The CPU profile is an automatic choice only on a host with no NVIDIA GPU at all:
+    // on a GPU host a request that cannot be met fails instead of silently running on the CPU.
+    const gpuHost = inventory.gpus.length > 0 || (inventory.nvidiaEvidence ?? []).length > 0;
+    chosen = compatible.find((e) => !e.lowFreeMemory && !(gpuHost && e.profile.tags.device === 'cpu'));
+    const cpu = manifest.profiles.filter((p) => p.tags.device === 'cpu');
+    const onCpuAnyway = cpu.length > 0 && gpuHost ? `; to run on the CPU anyway, set NIM_MODEL_PROFILE=${cpu[0]!.name}` : '';
     if (!chosen) {
       const low = compatible.filter((e) => e.lowFreeMemory);
       if (low.length > 0) {
@@ -151,29 +170,24 @@ export function selectProfile(manifest: Manifest, inventory: HardwareInventory, 
             .map((e) => `${e.profile.name}: ${e.notes.filter((n) => n.includes('free')).join('; ')}`)
             .join(' | ')})`,
           {
-            hint: 'free the GPUs, lower --gpu-memory-utilization with NIM_PASSTHROUGH_ARGS, or set NIM_MODEL_PROFILE to start one anyway',
+            hint: `free the GPUs (an engine left behind?), lower --gpu-memory-utilization with NIM_PASSTHROUGH_ARGS, or set NIM_MODEL_PROFILE to start one anyway${onCpuAnyway}`,
           },
         );
       }
+      const evidence = inventory.gpus.length === 0 && gpuHost ? `; an NVIDIA GPU host: ${(inventory.nvidiaEvidence ?? []).join(', ')}` : '';
       throw new SelectionError(
-        `no profile of ${manifest.model.name} can run on this system (${inventorySummary(inventory)}): ${incompatible
-          .map((e) => `${e.profile.name}: ${e.reasons.join('; ')}`)
-          .join(' | ')}`,
+        `no profile of ${manifest.model.name} can run on this system (${inventorySummary(inventory)}${evidence}): ${listWithMore(
+          incompatible.map((e) => `${shortLabel(e.profile)}: ${e.reasons.join('; ')}`),
+          6,
+        )}`,
         {
           hint:
             'check CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES and that nvidia-smi works, use a manifest with a profile for this hardware (NIM_MANIFEST_PATH), ' +
-            'or set NIM_TENSOR_PARALLEL_SIZE / NIM_MODEL_PROFILE; `nim-supervisor list-model-profiles` shows every profile with its reasons',
+            `or set NIM_TENSOR_PARALLEL_SIZE / NIM_MODEL_PROFILE${onCpuAnyway}; \`nim-supervisor list-model-profiles\` shows every profile with its reasons`,
         },
       );
     }
-    if (chosen.profile.tags.device === 'cpu' && inventory.gpus.length > 0) {
-      const low = compatible.filter((e) => e.lowFreeMemory);
-      warnings.push(
-        low.length > 0
-          ? `running on the CPU: ${low.length} GPU profile(s) fit the GPUs but lack free GPU memory (${low.map((e) => e.profile.name).join(', ')})`
-          : `running on the CPU: no GPU profile of ${manifest.model.name} fits the ${inventory.gpus.length} visible GPU(s)`,
-      );
-    }
+
   }
 
   return {

@@ -32,6 +32,8 @@ export interface ProfileEvaluation {
   notes: string[];
   /** GPUs it would run on, ascending index (empty for CPU and incompatible profiles). */
   gpus: GpuInfo[];
+  /** NIM_TENSOR_PARALLEL_SIZE / NIM_PIPELINE_PARALLEL_SIZE change this profile's own tp or pp (ranked below profiles built for them). */
+  shapeOverridden?: boolean;
 }
 
 export interface Selection {

@@ -19,8 +19,9 @@ export async function startSupervisor(env: Record<string, string | undefined> = 
   const port = await freePort();
   const merged: NodeJS.ProcessEnv = {
     ...process.env,
-    // bin/ gives the `vllm` shim; the fake nvidia-smi without FAKE_NVIDIA_SMI acts like a host without a driver.
-    PATH: pathWith(binDir, fakeNvidiaSmiDir),
+    // bin/ gives the `vllm` shim. The fake nvidia-smi goes on PATH only with a FAKE_NVIDIA_SMI fixture:
+    // without one it acts like a broken driver, a GPU host where serve refuses to fall back to the CPU.
+    PATH: env.FAKE_NVIDIA_SMI !== undefined ? pathWith(binDir, fakeNvidiaSmiDir) : pathWith(binDir),
     NIM_SERVER_PORT: String(port),
     NIM_SERVER_HOST: '127.0.0.1',
     NIM_JSONL_LOGGING: '1',
