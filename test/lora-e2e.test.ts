@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
-import { binDir, fakeNvidiaSmiDir, fixturesDir, freePort, pathWith, run, sleep, waitFor } from './helpers/process.js';
+import { binDir, fixturesDir, freePort, pathWith, run, sleep, waitFor } from './helpers/process.js';
 import { adapterConfig, safetensorsBytes, writeAdapter } from './helpers/lora.js';
 import { startSupervisor, waitGone, type Supervisor } from './helpers/supervisor.js';
 
@@ -142,7 +142,7 @@ describe('a supervisor serving LoRA adapters from NIM_PEFT_SOURCE', () => {
 describe('LoRA configuration that cannot be served fails fast (exit 2)', () => {
   const serve = async (extra: Record<string, string>) =>
     await run(process.execPath, ['dist/src/cli/main.js', 'serve'], {
-      env: { ...process.env, PATH: pathWith(binDir, fakeNvidiaSmiDir), NIM_SERVER_HOST: '127.0.0.1', NIM_SERVER_PORT: String(await freePort()), ...extra },
+      env: { ...process.env, PATH: pathWith(binDir), NIM_SERVER_HOST: '127.0.0.1', NIM_SERVER_PORT: String(await freePort()), ...extra },
       timeoutMs: 30_000,
     });
 

@@ -160,7 +160,7 @@ export function selectProfile(manifest: Manifest, inventory: HardwareInventory, 
     // on a GPU host a request that cannot be met fails instead of silently running on the CPU.
     const gpuHost = inventory.gpus.length > 0 || (inventory.nvidiaEvidence ?? []).length > 0;
     chosen = compatible.find((e) => !e.lowFreeMemory && !(gpuHost && e.profile.tags.device === 'cpu'));
-    const cpu = manifest.profiles.filter((p) => p.tags.device === 'cpu');
+    const cpu = compatible.filter((e) => e.profile.tags.device === 'cpu').map((e) => e.profile);
     const onCpuAnyway = cpu.length > 0 && gpuHost ? `; to run on the CPU anyway, set NIM_MODEL_PROFILE=${cpu[0]!.name}` : '';
     if (!chosen) {
       const low = compatible.filter((e) => e.lowFreeMemory);
