@@ -309,7 +309,7 @@ test('NIM_MODEL_PROFILE: an incompatible profile is refused with its reasons', (
   const m = manifest(P('precision: bf16, gpu: H100'), P('precision: bf16'));
   assert.throws(() => selectProfile(m, inv([gpu('L4', 0)]), cfg({ modelProfile: 'precision_bf16_gpu_H100' })), (err: unknown) => {
     assert.ok(err instanceof SelectionError);
-    assert.match(err.message, /selects [0-9a-f]{64} \(precision_bf16_gpu_H100\), which cannot run on this system: needs GPU family H100, found L4 24GB/);
+    assert.match(err.message, /selects [0-9a-f]{8} \(precision_bf16_gpu_H100\), which cannot run on this system: needs GPU family H100, found L4 24GB/);
     assert.match(err.hint ?? '', /precision_bf16\)/);
     return true;
   });

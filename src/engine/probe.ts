@@ -1,6 +1,7 @@
 // Readiness of the engine, as vLLM defines it: `/health` answers 200 and
 // `/v1/models` lists the model we asked it to serve.
 import http from 'node:http';
+import { markOwnAgent } from './own-requests.js';
 
 export interface ProbeResult {
   ok: boolean;
@@ -12,7 +13,8 @@ export interface ProbeResult {
 
 // Probes use their own agent without keep-alive so they never compete with the
 // proxy's pooled connections and never hold a socket the engine wants to close.
-const probeAgent = new http.Agent({ keepAlive: false });
+// Marked as our own: the engine's access-log lines for probes stay out of the INFO log.
+const probeAgent = markOwnAgent(new http.Agent({ keepAlive: false }));
 
 function get(url: URL, timeoutMs: number, headers: Record<string, string>): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {

@@ -3,6 +3,7 @@
 // (vLLM's `vllm:*` families), fetched at scrape time with a short timeout. If
 // the engine cannot answer, the scrape still succeeds and says so.
 import http from 'node:http';
+import { markOwnAgent } from '../engine/own-requests.js';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { deriveCompat1x } from './compat-1x.js';
 import { mergeExpositions } from './exposition.js';
@@ -22,7 +23,8 @@ export type MetricsCompat = 'none' | '1x';
 export type RenderMetrics = () => Promise<{ contentType: string; body: string }>;
 
 // Scrapes use their own small keep-alive pool, apart from the inference proxy's.
-const scrapeAgent = new http.Agent({ keepAlive: true, maxSockets: 2, timeout: 3000 });
+// Our own requests: their lines in the engine's access log stay out of the INFO log.
+const scrapeAgent = markOwnAgent(new http.Agent({ keepAlive: true, maxSockets: 2, timeout: 3000 }));
 
 function fetchText(url: URL, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {

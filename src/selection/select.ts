@@ -2,6 +2,7 @@
 // pick the best runnable one, or the one NIM_MODEL_PROFILE names. Pure: the
 // same manifest, inventory and configuration always give the same answer.
 import { SelectionError } from '../errors.js';
+import { shortId, someOf } from '../log/lists.js';
 import { precisionRank } from '../manifest/precision.js';
 import type { Manifest, Profile } from '../manifest/types.js';
 import type { HardwareInventory } from '../hardware/types.js';
@@ -52,13 +53,16 @@ export function rankEvaluations(evals: readonly ProfileEvaluation[]): ProfileEva
   return evals.filter((e) => e.compatible).sort(compareEvaluations);
 }
 
-/** `<id> (<name>)` for messages. */
+/** `<short id> (<name>)` for messages: the id's first 8 characters, which NIM_MODEL_PROFILE accepts. */
 export function profileLabel(p: Profile): string {
-  return `${p.id} (${p.name})`;
+  return `${shortId(p.id)} (${p.name})`;
 }
 
+const MORE = '`nim-supervisor list-model-profiles` lists every profile';
+
 function validChoices(manifest: Manifest): string {
-  return `valid values: default, ${manifest.profiles.map(profileLabel).join(', ')}`;
+  const shown = someOf(manifest.profiles.map(profileLabel));
+  return `valid values: default, ${shown}${manifest.profiles.length > 6 ? `; ${MORE}` : ''}`;
 }
 
 /**
@@ -86,7 +90,7 @@ export function resolveProfile(manifest: Manifest, value: string | undefined): P
     if (byPrefix.length === 1) return byPrefix[0];
     if (byPrefix.length > 1) {
       throw new SelectionError(
-        `NIM_MODEL_PROFILE=${JSON.stringify(v)} is ambiguous: it is a prefix of ${byPrefix.length} profile ids: ${byPrefix.map(profileLabel).join(', ')}`,
+        `NIM_MODEL_PROFILE=${JSON.stringify(v)} is ambiguous: it is a prefix of ${byPrefix.length} profile ids: ${someOf(distinctLabels(byPrefix))}`,
         { hint: 'use a longer prefix, the full id or the name' },
       );
     }
@@ -113,6 +117,13 @@ export function cudaVisibleDevicesFor(evaluation: ProfileEvaluation): string | u
   return gpus.map((g) => g.index).join(',');
 }
 
+/** Labels for profiles whose ids share a prefix: each id cut where they differ (at least 8 characters). */
+function distinctLabels(profiles: readonly Profile[]): string[] {
+  let n = 8;
+  while (n < 64 && new Set(profiles.map((p) => p.id.slice(0, n))).size < profiles.length) n += 4;
+  return profiles.map((p) => `${shortId(p.id, n)} (${p.name})`);
+}
+
 /** Evaluate, rank and choose. Throws SelectionError when nothing (or not the requested profile) can run. */
 export function selectProfile(manifest: Manifest, inventory: HardwareInventory, config: SelectionConfig): Selection {
   const evaluations = evaluateProfiles(manifest, inventory, config);
@@ -131,7 +142,7 @@ export function selectProfile(manifest: Manifest, inventory: HardwareInventory, 
         {
           hint:
             runnable.length > 0
-              ? `unset NIM_MODEL_PROFILE to select automatically, or choose one that can run: ${runnable.map((e) => profileLabel(e.profile)).join(', ')}`
+              ? `unset NIM_MODEL_PROFILE to select automatically, or choose one that can run: ${someOf(runnable.map((e) => profileLabel(e.profile)))}`
               : 'no profile of this manifest can run here; run `nim-supervisor list-model-profiles` for the reasons',
         },
       );
@@ -147,18 +158,22 @@ export function selectProfile(manifest: Manifest, inventory: HardwareInventory, 
       const low = compatible.filter((e) => e.lowFreeMemory);
       if (low.length > 0) {
         throw new SelectionError(
-          `no profile of ${manifest.model.name} can run now: ${low.length} compatible profile${low.length === 1 ? ' needs' : 's need'} more free GPU memory than is available (${low
-            .map((e) => `${e.profile.name}: ${e.notes.filter((n) => n.includes('free')).join('; ')}`)
-            .join(' | ')})`,
+          `no profile of ${manifest.model.name} can run now: ${low.length} compatible profile${low.length === 1 ? ' needs' : 's need'} more free GPU memory than is available (${someOf(
+            low.map((e) => `${e.profile.name}: ${e.notes.filter((n) => n.includes('free')).join('; ')}`),
+            5,
+            ' | ',
+          )})`,
           {
             hint: 'free the GPUs, lower --gpu-memory-utilization with NIM_PASSTHROUGH_ARGS, or set NIM_MODEL_PROFILE to start one anyway',
           },
         );
       }
       throw new SelectionError(
-        `no profile of ${manifest.model.name} can run on this system (${inventorySummary(inventory)}): ${incompatible
-          .map((e) => `${e.profile.name}: ${e.reasons.join('; ')}`)
-          .join(' | ')}`,
+        `no profile of ${manifest.model.name} can run on this system (${inventorySummary(inventory)}): ${someOf(
+          incompatible.map((e) => `${e.profile.name}: ${e.reasons.join('; ')}`),
+          5,
+          ' | ',
+        )}`,
         {
           hint:
             'check CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES and that nvidia-smi works, use a manifest with a profile for this hardware (NIM_MANIFEST_PATH), ' +
@@ -170,7 +185,7 @@ export function selectProfile(manifest: Manifest, inventory: HardwareInventory, 
       const low = compatible.filter((e) => e.lowFreeMemory);
       warnings.push(
         low.length > 0
-          ? `running on the CPU: ${low.length} GPU profile(s) fit the GPUs but lack free GPU memory (${low.map((e) => e.profile.name).join(', ')})`
+          ? `running on the CPU: ${low.length} GPU profile(s) fit the GPUs but lack free GPU memory (${someOf(low.map((e) => e.profile.name))})`
           : `running on the CPU: no GPU profile of ${manifest.model.name} fits the ${inventory.gpus.length} visible GPU(s)`,
       );
     }
