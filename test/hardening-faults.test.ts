@@ -27,7 +27,7 @@ describe('engine faults', () => {
     const exit = await sup.proc.exited;
     assert.equal(exit.code, 7);
     const out = sup.proc.output();
-    assert.match(out, /engine exited with code 7 while loading the model; it last logged: /);
+    assert.match(out, /engine exited with code 7 while loading the model; root cause: torch\.OutOfMemoryError: CUDA out of memory/);
     await waitGone(pid);
   });
 

@@ -280,7 +280,9 @@ test('NIM_MODEL_PROFILE: unknown, too short, ambiguous', () => {
   assert.throws(() => selectProfile(m, i, cfg({ modelProfile: 'nope' })), (err: unknown) => {
     assert.ok(err instanceof SelectionError);
     assert.match(err.message, /NIM_MODEL_PROFILE="nope" matches no profile of t\/m/);
-    assert.ok(err.hint?.includes(m.profiles[0]!.id) && err.hint.includes('precision_bf16_tp_1'), 'lists ids and names');
+    assert.ok(err.hint?.includes(`${m.profiles[0]!.id.slice(0, 8)} (precision_bf16_tp_1)`), 'lists short ids and names');
+    assert.match(err.hint!, / and 12 more; `nim-supervisor list-model-profiles` lists every profile$/, 'a long list is cut');
+    assert.doesNotMatch(err.hint!, /[0-9a-f]{64}/, 'no full ids');
     assert.equal(err.exitCode, 2);
     return true;
   });
