@@ -164,7 +164,10 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   lifecycle.on('change', (c) => {
     // Loading and ready have their own start-up lines; a failure's reason is the closing error line.
     if (c.to === 'failed') logger.info({ from: c.from, to: c.to }, `engine state ${c.from} -> ${c.to}`);
-    else logger[c.to === 'loading' || c.to === 'ready' ? 'debug' : 'info']({ from: c.from, to: c.to, reason: c.reason }, `engine state ${c.from} -> ${c.to}`);
+    else {
+      const startupPhase = (c.from === 'starting' && c.to === 'loading') || (c.from === 'loading' && c.to === 'ready');
+      logger[startupPhase ? 'debug' : 'info']({ from: c.from, to: c.to, reason: c.reason }, `engine state ${c.from} -> ${c.to}`);
+    }
   });
   let engineLastLine = (): string | undefined => undefined;
   const report = new StartupReport({
