@@ -60,17 +60,20 @@ export function profileLabel(p: Profile): string {
 
 const MORE = '`nim-supervisor list-model-profiles` lists every profile';
 
-function validChoices(manifest: Manifest): string {
-  const shown = someOf(manifest.profiles.map(profileLabel));
-  return `valid values: default, ${shown}${manifest.profiles.length > 6 ? `; ${MORE}` : ''}`;
+/** The values NIM_MODEL_PROFILE accepts, `order` first (those that can run here), cut short. */
+function validChoices(manifest: Manifest, order: readonly Profile[] = manifest.profiles): string {
+  const profiles = [...order, ...manifest.profiles.filter((p) => !order.includes(p))];
+  const shown = someOf(profiles.map(profileLabel));
+  return `valid values: default, ${shown}${profiles.length > 6 ? `; ${MORE}` : ''}`;
 }
 
 /**
  * The profile NIM_MODEL_PROFILE names: a full id, a unique id prefix of at
  * least 4 characters, or a name (ignoring case). An exact id or name wins over
- * a prefix. Undefined for automatic selection (unset or "default").
+ * a prefix. Undefined for automatic selection (unset or "default"). A value
+ * that matches nothing lists the valid ones, `order` first, cut short.
  */
-export function resolveProfile(manifest: Manifest, value: string | undefined): Profile | undefined {
+export function resolveProfile(manifest: Manifest, value: string | undefined, order?: readonly Profile[]): Profile | undefined {
   if (value === undefined) return undefined;
   const v = value.trim();
   if (v === '' || v.toLowerCase() === 'default') return undefined;
@@ -84,7 +87,7 @@ export function resolveProfile(manifest: Manifest, value: string | undefined): P
     if (byPrefix.length > 0 && lower.length < MIN_ID_PREFIX) {
       throw new SelectionError(
         `NIM_MODEL_PROFILE=${JSON.stringify(v)} is too short: an id prefix needs at least ${MIN_ID_PREFIX} characters`,
-        { hint: validChoices(manifest) },
+        { hint: validChoices(manifest, order) },
       );
     }
     if (byPrefix.length === 1) return byPrefix[0];
@@ -96,7 +99,7 @@ export function resolveProfile(manifest: Manifest, value: string | undefined): P
     }
   }
   throw new SelectionError(`NIM_MODEL_PROFILE=${JSON.stringify(v)} matches no profile of ${manifest.model.name} (${manifest.file})`, {
-    hint: validChoices(manifest),
+    hint: validChoices(manifest, order),
   });
 }
 
@@ -130,7 +133,8 @@ export function selectProfile(manifest: Manifest, inventory: HardwareInventory, 
   const compatible = rankEvaluations(evaluations);
   const incompatible = evaluations.filter((e) => !e.compatible);
   const warnings: string[] = [];
-  const requested = resolveProfile(manifest, config.modelProfile);
+  // A value that names no profile gets the ones that can run here listed first.
+  const requested = resolveProfile(manifest, config.modelProfile, compatible.map((e) => e.profile));
 
   let chosen: ProfileEvaluation | undefined;
   if (requested) {
