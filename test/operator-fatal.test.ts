@@ -32,11 +32,12 @@ describe('fatal errors, printed once', () => {
   });
 
   test('a flag vLLM rejects: the closing line quotes argparse, never the start-up timeout', async () => {
-    const r = await failingServe({ NIM_PASSTHROUGH_ARGS: '--no-such-flag 1' });
+    // vLLM 0.31 removed --disable-log-requests (PR #35723): argparse exits 2 at once.
+    const r = await failingServe({ NIM_PASSTHROUGH_ARGS: '--disable-log-requests', VLLM_SIM_VERSION: '0.31' });
     assert.equal(r.code, 2);
     const closing = r.stderr.trim().split('\n');
     assert.equal(closing.length, 1, r.stderr);
-    assert.match(closing[0]!, /^nim-supervisor: error: engine exited with code 2 while loading the model; vLLM rejected its command line: vllm: error: unrecognized arguments: --no-such-flag 1 \(.*NIM_PASSTHROUGH_ARGS/);
+    assert.match(closing[0]!, /^nim-supervisor: error: engine exited with code 2 while loading the model; vLLM rejected its command line: vllm: error: unrecognized arguments: --disable-log-requests \(.*NIM_PASSTHROUGH_ARGS/);
     assert.doesNotMatch(closing[0]!, /NIM_STARTUP_TIMEOUT|raise/);
     assert.match(r.stdout, /ERROR +\[engine\] vllm: error: unrecognized arguments/);
   });
