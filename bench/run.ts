@@ -277,9 +277,9 @@ async function startSupervisor(tokenMs: number, label: string, extraEnv: NodeJS.
     () => {
       if (proc.child.exitCode !== null) throw new Error(`supervisor exited: ${proc.out().slice(-2000)}`);
       const recs = logRecords(proc.out());
-      const eng = recs.find((r) => r.msg === 'engine process spawned');
-      const ms = recs.find((r) => String(r.msg).startsWith('engine spawned (ms since supervisor launch)'));
-      return eng && ms ? { eng, ms } : undefined;
+      // The start-up report's "spawned" record: pid, port and elapsedS (s since supervisor launch).
+      const eng = recs.find((r) => r.phase === 'spawned');
+      return eng ? { eng, ms: { time: eng.time, ms: Number(eng.elapsedS) * 1000 } } : undefined;
     },
     20_000,
     2,

@@ -101,7 +101,7 @@ describe('a multi-node group: 1 leader + 2 workers', () => {
     await waitWorkerReady(w1);
     const w1Ready = await ready(w1);
     assert.match(w1Ready.body.message, new RegExp(`joined the Ray head at 127\\.0\\.0\\.1:${g.rayPort}`));
-    assert.equal(logPid(leader, /^engine process spawned$/), undefined, 'vLLM does not start before the group is complete');
+    assert.equal(logPid(leader, /^engine spawned /), undefined, 'vLLM does not start before the group is complete');
 
     const w2 = await g.worker(2);
     await leader.waitReady(20_000);
@@ -135,7 +135,7 @@ describe('a multi-node group: 1 leader + 2 workers', () => {
     assert.equal(((await notFound.json()) as { error: { code: number } }).error.code, 404);
 
     // SIGTERM to the whole group, as Kubernetes does: the leader stops vLLM, then the Ray head, and exits 0.
-    const enginePid = logPid(leader, /^engine process spawned$/)!;
+    const enginePid = logPid(leader, /^engine spawned /)!;
     const headPid = logPid(leader, /^Ray head spawned/)!;
     for (const s of [leader, w1, w2]) s.proc.kill('SIGTERM');
     const exits = await Promise.all([leader.proc.exited, w1.proc.exited, w2.proc.exited]);
@@ -156,7 +156,7 @@ describe('failures of a multi-node group', () => {
     const [le, we] = await Promise.all([leader.proc.exited, w1.proc.exited]);
     assert.equal(le.code, 1, leader.proc.output().slice(-3000));
     assert.match(leader.proc.output(), /Ray workers did not join within 2 s \(NIM_CLUSTER_START_TIMEOUT\): 0 of 1 joined the head at 127\.0\.0\.1:\d+/);
-    assert.equal(logPid(leader, /^engine process spawned$/), undefined, 'vLLM never started');
+    assert.equal(logPid(leader, /^engine spawned /), undefined, 'vLLM never started');
     assert.notEqual(we.code, 0);
     assert.match(w1.proc.output(), /did not join the Ray head at 127\.0\.0\.1:\d+ within 2 s \(NIM_CLUSTER_START_TIMEOUT\)/);
     await nothingLeft(g.tag);

@@ -323,7 +323,9 @@ test('NIM_MODEL_PROFILE: unknown, too short, ambiguous', () => {
   assert.throws(() => selectProfile(m, i, cfg({ modelProfile: 'nope' })), (err: unknown) => {
     assert.ok(err instanceof SelectionError);
     assert.match(err.message, /NIM_MODEL_PROFILE="nope" matches no profile of t\/m/);
-    assert.ok(err.hint?.includes(m.profiles[0]!.id) && err.hint.includes('precision_bf16_tp_1'), 'lists ids and names');
+    assert.ok(err.hint?.includes(`${m.profiles[0]!.id.slice(0, 8)} (precision_bf16_tp_1)`), 'lists short ids and names');
+    assert.match(err.hint!, / and 12 more; `nim-supervisor list-model-profiles` lists every profile$/, 'a long list is cut');
+    assert.doesNotMatch(err.hint!, /[0-9a-f]{64}/, 'no full ids');
     assert.equal(err.exitCode, 2);
     return true;
   });
@@ -352,7 +354,7 @@ test('NIM_MODEL_PROFILE: an incompatible profile is refused with its reasons', (
   const m = manifest(P('precision: bf16, gpu: H100'), P('precision: bf16'));
   assert.throws(() => selectProfile(m, inv([gpu('L4', 0)]), cfg({ modelProfile: 'precision_bf16_gpu_H100' })), (err: unknown) => {
     assert.ok(err instanceof SelectionError);
-    assert.match(err.message, /selects [0-9a-f]{64} \(precision_bf16_gpu_H100\), which cannot run on this system: needs GPU family H100, found L4 24GB/);
+    assert.match(err.message, /selects [0-9a-f]{8} \(precision_bf16_gpu_H100\), which cannot run on this system: needs GPU family H100, found L4 24GB/);
     assert.match(err.hint ?? '', /precision_bf16\)/);
     return true;
   });

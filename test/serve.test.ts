@@ -103,7 +103,7 @@ describe('engine failures', () => {
     // Ready again on a new engine process after the first crash.
     const second = await waitFor(
       () => {
-        const spawned = sup.logs().filter((r) => r.msg === 'engine process spawned');
+        const spawned = sup.logs().filter((r) => r.phase === 'spawned');
         return spawned.length >= 2 ? Number(spawned[1]!.pid) : undefined;
       },
       { timeoutMs: 10_000, what: 'a restarted engine' },

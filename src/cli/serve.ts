@@ -14,8 +14,9 @@ import { engineEndpoint } from '../engine/endpoint.js';
 import { Lifecycle } from '../engine/lifecycle.js';
 import { findFreePort } from '../engine/port.js';
 import type { SupervisionOutcome } from '../engine/supervisor.js';
-import { ConfigError, describeError, SupervisorError } from '../errors.js';
+import { ConfigError, describeError, exitCodeOf } from '../errors.js';
 import { createLogger, type Logger } from '../log/logger.js';
+import { shortId } from '../log/lists.js';
 import { createRedactor, secretValues } from '../log/redact.js';
 import { findExecutable } from '../process/executable.js';
 import { closeServer } from '../server/close-server.js';
@@ -24,6 +25,8 @@ import { sendError } from '../server/errors.js';
 import { loadTlsOptions } from '../server/tls.js';
 import { InflightTracker } from '../server/inflight.js';
 import { bootUpgradeHandler, type UpgradeHandler } from '../server/upgrade.js';
+import { engineNotFoundHint } from './hints.js';
+import { publicUrl, StartupReport } from './startup-report.js';
 
 /**
  * What serve needs only once the engine is spawned (the HTTP app, metrics, the
@@ -39,6 +42,9 @@ function loadRuntime() {
     import('../server/websocket-proxy.js'),
   ]);
 }
+
+/** Two identical signals this close together are one event delivered twice (see onSignal). */
+const DUPLICATE_SIGNAL_MS = 1000;
 
 function supervisorVersion(): string {
   return (JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
@@ -82,8 +88,9 @@ export async function serveCommand(args: string[]): Promise<number> {
   try {
     return await serve(config, logger);
   } catch (err) {
-    // Log the one clear line through the logger too, so JSON-lines deployments see it.
-    logger.fatal({ exitCode: err instanceof SupervisorError ? err.exitCode : 1 }, describeError(err));
+    // main() prints the closing `nim-supervisor: error: …` line on stderr. JSON-lines
+    // deployments also get it as the last record; a terminal gets it once.
+    if (config.jsonlLogging) logger.fatal({ exitCode: exitCodeOf(err) }, describeError(err));
     throw err;
   }
 }
@@ -155,7 +162,20 @@ async function serve(config: Config, logger: Logger): Promise<number> {
 
   // The public port opens at once: liveness answers from now on, and a port in use fails fast.
   const lifecycle = new Lifecycle();
-  lifecycle.on('change', (c) => logger.info({ from: c.from, to: c.to, reason: c.reason }, `engine state ${c.from} -> ${c.to}`));
+  lifecycle.on('change', (c) => {
+    // Loading and ready have their own start-up lines; a failure's reason is the closing error line.
+    if (c.to === 'failed') logger.info({ from: c.from, to: c.to }, `engine state ${c.from} -> ${c.to}`);
+    else {
+      const startupPhase = (c.from === 'starting' && c.to === 'loading') || (c.from === 'loading' && c.to === 'ready');
+      logger[startupPhase ? 'debug' : 'info']({ from: c.from, to: c.to, reason: c.reason }, `engine state ${c.from} -> ${c.to}`);
+    }
+  });
+  let engineLastLine = (): string | undefined => undefined;
+  const report = new StartupReport({
+    logger,
+    progressIntervalMs: config.progressIntervalMs,
+    progress: () => ({ state: lifecycle.state, reason: lifecycle.reason, lastLine: engineLastLine() }),
+  });
   const cors = createCors(config.cors);
   const boot = bootHandler(lifecycle);
   let handler: http.RequestListener = (req, res) => {
@@ -173,14 +193,22 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   );
 
   const { planLaunch } = await planning;
-  const plan = await planLaunch(config, { detect: () => detection });
+  const plan = await planLaunch(config, {
+    detect: async () => {
+      const inventory = await detection;
+      report.hardware(inventory);
+      return inventory;
+    },
+  });
   const { manifest, selection, servedModelName } = plan;
   for (const w of plan.warnings) logger.warn(w);
   const profile = selection.profile;
-  logger.info(
+  report.profile(
+    `${shortId(profile.id)} (${profile.name})`,
+    selection.how,
     { profileId: profile.id, profileName: profile.name, how: selection.how, gpus: selection.gpus.map((g) => g.index) },
-    `selected profile ${profile.id} (${profile.name})`,
   );
+  report.serving(publicUrl(scheme, config.serverHost, config.serverPort), servedModelName);
 
   // Before spawning: the image's CUDA against what the host driver supports (vLLM v0.30+ images are CUDA 13).
   if (profile.tags.device !== 'cpu') {
@@ -198,7 +226,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   const executable = findExecutable(command.command, process.env.PATH);
   if (!executable) {
     throw new ConfigError(`engine executable "${command.command}" not found${command.command.includes('/') ? '' : ' on PATH'}`, {
-      hint: 'install vLLM in the image or point NIM_ENGINE_COMMAND at the vllm executable',
+      hint: engineNotFoundHint(command.command),
     });
   }
   const resolved = { ...command, command: executable };
@@ -231,9 +259,9 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     maxRestarts: config.engineMaxRestarts,
     restartBackoffMs: config.engineRestartBackoffMs,
   });
-  supervisor.on('spawned', () => {
-    if (supervisor.restarts === 0) logger.info({ ms: Math.round(performance.now()) }, 'engine spawned (ms since supervisor launch)');
-  });
+  engineLastLine = () => supervisor.log.lastLine;
+  supervisor.on('spawned', (engine) => report.spawned(engine.pid, port, supervisor.restarts, config.engineMaxRestarts));
+  supervisor.on('ready', () => report.engineReady());
   // Last resort: whatever happens to this process, the engine goes with it.
   process.once('exit', () => supervisor.destroy());
   if (leader) process.once('exit', () => leader.destroy());
@@ -255,23 +283,31 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   // Shutdown on SIGTERM/SIGINT: stop taking work, let in-flight requests finish
   // within the grace period, then stop the engine. A second signal skips the wait.
   let shuttingDown: Promise<SupervisionOutcome> | undefined;
+  let firstSignal: { signal: NodeJS.Signals; at: number } | undefined;
+  let cutShort: () => void = () => undefined;
   const shutdown = async (signal: NodeJS.Signals): Promise<SupervisionOutcome> => {
+    report.close();
     logger.info({ signal, inFlight: inflight.count, graceMs: config.shutdownGraceMs }, `received ${signal}; draining requests`);
     // Keep listening while draining: new requests get a clear 503 (with Retry-After)
     // instead of a refused connection, and readiness reports `stopping`.
     lifecycle.transition('stopping', `received ${signal}`);
     const drained = await Promise.race([
       inflight.waitForIdle(config.shutdownGraceMs),
-      new Promise<boolean>((resolve) => process.once(signal, () => resolve(false))),
+      new Promise<boolean>((resolve) => (cutShort = () => resolve(false))),
     ]);
     if (!drained) logger.warn({ inFlight: inflight.count }, 'grace period over (or second signal); cutting remaining requests');
     return await supervisor.close();
   };
   const onSignal = (signal: NodeJS.Signals): void => {
     if (shuttingDown) {
+      // Ctrl-C under `npm start` arrives twice: from the terminal (the supervisor is in
+      // its foreground process group) and forwarded by npm. One key press is one signal.
+      if (signal === firstSignal?.signal && performance.now() - firstSignal.at < DUPLICATE_SIGNAL_MS) return;
       logger.warn(`received ${signal} again; stopping now`);
+      cutShort();
       return;
     }
+    firstSignal = { signal, at: performance.now() };
     shuttingDown = shutdown(signal);
   };
   process.on('SIGTERM', onSignal);
@@ -387,9 +423,11 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     cors: config.cors,
   });
   upgrade = websockets;
+  report.appReady();
 
   // stop() settles `done` too, so this covers both a shutdown and an engine failure.
   const outcome = await supervisor.done;
+  report.close();
   await shuttingDown;
   await leader?.close(); // the Ray head goes after vLLM
 
@@ -403,10 +441,8 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   process.off('SIGTERM', onSignal);
   process.off('SIGINT', onSignal);
 
-  if (outcome.error) {
-    logger.error({ exitCode: outcome.exitCode, lastLines: supervisor.log.tail(10) }, describeError(outcome.error));
-  } else {
-    logger.info('supervisor stopped cleanly');
-  }
+  // A failure ends as the one closing error line (main prints it), with the engine's exit code.
+  if (outcome.error) throw outcome.error;
+  logger.info('supervisor stopped cleanly');
   return outcome.exitCode;
 }

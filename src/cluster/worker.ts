@@ -196,7 +196,8 @@ export async function serveWorker(deps: WorkerDeps): Promise<number> {
   }
   await closeServer(server);
   if (result.error) {
-    logger.error({ exitCode, lastLines: log.tail(10) }, describeError(result.error));
+    // The one closing error line (main prints it) with this exit code.
+    throw new EngineError(result.error.message, { exitCode, hint: result.error.hint, cause: result.error });
   } else {
     setPhase('stopped', 'stopped');
     logger.info('worker stopped cleanly');

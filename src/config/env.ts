@@ -25,6 +25,8 @@ export interface Config {
   serverHost: string;
   logLevel: LogLevel;
   jsonlLogging: boolean;
+  /** Interval of the "still loading" start-up lines (0 = none). */
+  progressIntervalMs: number;
   maxModelLen: number | undefined;
   /** Overrides the profile's tp (and so the number of GPUs it needs). */
   tensorParallelSize: number | undefined;
@@ -250,6 +252,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     serverHost: v.NIM_SERVER_HOST,
     logLevel: v.NIM_LOG_LEVEL,
     jsonlLogging: v.NIM_JSONL_LOGGING,
+    progressIntervalMs: v.NIM_LOG_PROGRESS_INTERVAL,
     maxModelLen: v.NIM_MAX_MODEL_LEN,
     tensorParallelSize: v.NIM_TENSOR_PARALLEL_SIZE,
     pipelineParallelSize: v.NIM_PIPELINE_PARALLEL_SIZE,

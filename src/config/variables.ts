@@ -436,7 +436,7 @@ export const TABLE = {
     nim: 'ours',
     description:
       'Seconds the engine gets to become ready (its `/health` answers 200 and `/v1/models` lists the served model). ' +
-      'On expiry the engine is stopped and the supervisor exits 1 with what the engine last logged. Large models can take many minutes to load.',
+      'On expiry the engine is stopped and the supervisor exits 1 quoting the error the engine logged (or its last line). Large models can take many minutes to load.',
     example: '1800',
   },
   NIM_SHUTDOWN_GRACE_PERIOD: {
@@ -646,6 +646,15 @@ export const TABLE = {
     description:
       'One JSON object per line (`level`, `time`, `source`, `msg`, …) for the supervisor and the engine alike; engine lines carry `"source":"engine"` and `"stream":"stdout"|"stderr"`.',
     example: '1',
+  },
+  NIM_LOG_PROGRESS_INTERVAL: {
+    kind: secondsKind(0),
+    default: 10_000,
+    group: 'logging',
+    nim: 'ours',
+    description:
+      "Seconds between the `still loading after N s: <the engine's latest line>` lines while the model loads; `0` turns them off.",
+    example: '30',
   },
 
   // --- LoRA adapters (docs/lora.md) --------------------------------------------

@@ -2,6 +2,7 @@
 // `/v1/models` lists a model we asked it to serve (any of its served names:
 // vLLM's --served-model-name takes several and lists each).
 import http from 'node:http';
+import { markOwnAgent } from './own-requests.js';
 
 export interface ProbeResult {
   ok: boolean;
@@ -13,7 +14,8 @@ export interface ProbeResult {
 
 // Probes use their own agent without keep-alive so they never compete with the
 // proxy's pooled connections and never hold a socket the engine wants to close.
-const probeAgent = new http.Agent({ keepAlive: false });
+// Marked as our own: the engine's access-log lines for probes stay out of the INFO log.
+const probeAgent = markOwnAgent(new http.Agent({ keepAlive: false }));
 
 class ProbeTimeout extends Error {}
 

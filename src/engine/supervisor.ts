@@ -17,6 +17,8 @@ import { SupervisedProcess, type CloseResult, type SpawnProcessOptions } from '.
 import type { EngineCommand } from '../selection/types.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { decideRestart, HEALTHY, judgeProbe, type FailureStreak } from './health-policy.js';
+import { explainEngineFailure } from './engine-failure.js';
+import { isOwnAccessLine } from './own-requests.js';
 import type { Lifecycle } from './lifecycle.js';
 import { probeEngine, type ProbeOptions, type ProbeResult } from './probe.js';
 
@@ -129,7 +131,8 @@ export class EngineSupervisor extends EventEmitter<{ spawned: [EngineHandle]; re
     this.#clock = this.#opts.clock;
     this.#engineLogger = sourceLogger(opts.logger, 'engine');
     this.#baseUrl = new URL(`http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${opts.port}`);
-    this.log = new OutputLog(opts.redact ? { redact: opts.redact } : {});
+    // The engine's access-log lines for the supervisor's own probes and scrapes are DEBUG only.
+    this.log = new OutputLog({ hide: isOwnAccessLine, ...(opts.redact ? { redact: opts.redact } : {}) });
     this.done = new Promise((resolve) => (this.#resolveDone = resolve));
   }
 
@@ -153,6 +156,7 @@ export class EngineSupervisor extends EventEmitter<{ spawned: [EngineHandle]; re
     const { lifecycle, logger, command } = this.#opts;
     lifecycle.transition('starting', this.#restarts ? `restarting engine (restart ${this.#restarts})` : 'spawning engine');
     let engine: EngineHandle;
+    this.log.rootCause.reset(); // a new process: its own failure, not the last one's
     try {
       engine = this.#opts.spawn({ command, baseEnv: this.#opts.baseEnv, logger: this.#engineLogger, log: this.log });
     } catch (err) {
@@ -164,10 +168,11 @@ export class EngineSupervisor extends EventEmitter<{ spawned: [EngineHandle]; re
     this.#killedBecause = undefined;
     this.spawnedAt = this.#clock.now();
     this.readyAt = undefined;
-    logger.info({ pid: engine.pid, port: this.#opts.port }, 'engine process spawned');
+    // At DEBUG: serve's start-up report says it in words (`engine spawned after …`, phase "spawned").
+    logger.debug({ pid: engine.pid, port: this.#opts.port }, 'engine process spawned');
     this.emit('spawned', engine);
     lifecycle.transition('loading', `engine pid ${engine.pid} is loading the model`);
-    void engine.exited.then((exit) => this.#onExit(engine, exit));
+    void engine.exited.then((exit) => void this.#onExit(engine, exit));
 
     this.#startupTimer = this.#clock.setTimeout(() => void this.#onStartupTimeout(engine), this.#opts.startupTimeoutMs);
     this.#schedulePoll(engine, 0);
@@ -259,20 +264,23 @@ export class EngineSupervisor extends EventEmitter<{ spawned: [EngineHandle]; re
   async #onStartupTimeout(engine: EngineHandle): Promise<void> {
     if (this.#engine !== engine || this.#opts.lifecycle.state !== 'loading') return;
     const secs = Math.round(this.#opts.startupTimeoutMs / 1000);
-    const last = this.log.lastLine ?? '(the engine printed nothing)';
-    this.#opts.logger.error({ lastLines: this.log.tail(10) }, `engine not ready after ${secs} s; stopping it`);
+    this.#opts.logger.warn(`engine not ready after ${secs} s (NIM_STARTUP_TIMEOUT); stopping it`);
     this.#stopping = true; // the exit that follows is ours
     this.#clock.clearTimeout(this.#pollTimer);
     await engine.close(this.#opts.stopTimeoutMs);
+    // An engine that logged an error and then hung (vLLM's API server can outlive a dead
+    // engine core) failed for that reason: quote it, and do not advise a longer timeout.
+    const explained = this.#explain();
+    const stuck = this.log.rootCause.rootCause !== undefined;
     this.#fail(
-      new EngineError(`engine did not become ready within ${secs} s (NIM_STARTUP_TIMEOUT); it last logged: ${last}`, {
-        hint: 'raise NIM_STARTUP_TIMEOUT for large models, or check the engine log above',
+      new EngineError(`engine did not become ready within ${secs} s (NIM_STARTUP_TIMEOUT); ${explained.detail}`, {
+        hint: stuck ? explained.hint : 'raise NIM_STARTUP_TIMEOUT for large models, or check the engine log above',
       }),
       1,
     );
   }
 
-  #onExit(engine: EngineHandle, exit: ProcessExit): void {
+  async #onExit(engine: EngineHandle, exit: ProcessExit): Promise<void> {
     if (this.#engine !== engine || this.#stopping) return;
     this.#clock.clearTimeout(this.#pollTimer);
     this.#clock.clearTimeout(this.#startupTimer);
@@ -282,6 +290,9 @@ export class EngineSupervisor extends EventEmitter<{ spawned: [EngineHandle]; re
     const wasLoading = killedBecause === undefined && (lifecycle.state === 'loading' || lifecycle.state === 'starting');
     // Orphans of the engine's group must not outlive it, whatever comes next.
     engine.destroy();
+    // Its last words (the traceback) may still be in the pipes: read them before quoting.
+    await this.#drain(engine);
+    if (this.#engine !== engine || this.#stopping) return;
     const readyForMs = this.readyAt === undefined ? undefined : this.#clock.now() - this.readyAt;
     const decision = decideRestart(this.#restarts, readyForMs, {
       maxRestarts: this.#opts.maxRestarts,
@@ -310,13 +321,23 @@ export class EngineSupervisor extends EventEmitter<{ spawned: [EngineHandle]; re
       return;
     }
     const phase = wasLoading ? 'while loading the model' : 'while serving';
+    const explained = this.#explain();
     this.#fail(
-      new EngineError(`${how} ${phase}; it last logged: ${last}`, {
+      new EngineError(`${how} ${phase}; ${explained.detail}`, {
         exitCode: exitCodeForExit(exit),
-        hint: wasLoading ? 'check the engine log above (out of GPU memory? wrong model path?)' : undefined,
+        hint: wasLoading || this.log.rootCause.rootCause ? explained.hint : undefined,
       }),
       exitCodeForExit(exit),
     );
+  }
+
+  /** The engine's root cause (or last line) and a hint that fits it. */
+  #explain(): ReturnType<typeof explainEngineFailure> {
+    return explainEngineFailure({
+      rootCause: this.log.rootCause.rootCause,
+      usageError: this.log.rootCause.isUsageError,
+      lastLine: this.log.lastLine,
+    });
   }
 
   #fail(error: EngineError, exitCode: number): void {

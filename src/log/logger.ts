@@ -23,6 +23,8 @@ const LEVEL_LABELS: Record<number, string> = {
   60: 'CRITICAL',
 };
 
+const JSONL_LEVELS: Record<string, string> = { warn: 'WARNING', fatal: 'CRITICAL' };
+
 // Fields pino adds itself, or that the readable format shows in its own place.
 const OWN_FIELDS = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'source', 'stream']);
 
@@ -37,7 +39,8 @@ export function formatReadable(line: string): string {
   const time = typeof rec.time === 'number' ? new Date(rec.time).toISOString() : String(rec.time ?? '');
   const level = LEVEL_LABELS[rec.level as number] ?? String(rec.level);
   const source = typeof rec.source === 'string' ? ` [${rec.source}]` : '';
-  const extras = Object.entries(rec)
+  // A start-up phase record (src/cli/startup-report.ts) says everything in words.
+  const extras = typeof rec.phase === 'string' ? '' : Object.entries(rec)
     .filter(([k]) => !OWN_FIELDS.has(k))
     .map(([k, v]) => `${k}=${typeof v === 'string' ? JSON.stringify(v) : JSON.stringify(v)}`)
     .join(' ');
@@ -67,8 +70,8 @@ export function createLogger(opts: LoggerOptions): Logger {
       level: opts.level,
       base: {},
       timestamp: pino.stdTimeFunctions.isoTime,
-      // NIM's JSONL format names the level, not a number.
-      formatters: opts.jsonl ? { level: (label) => ({ level: label.toUpperCase() === 'WARN' ? 'WARNING' : label.toUpperCase() }) } : {},
+      // NIM's JSONL format names the level, not a number, with Python's names (WARNING, CRITICAL).
+      formatters: opts.jsonl ? { level: (label) => ({ level: JSONL_LEVELS[label] ?? label.toUpperCase() }) } : {},
     },
     dest,
   );

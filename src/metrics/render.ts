@@ -3,6 +3,7 @@
 // (vLLM's `vllm:*` families), fetched at scrape time with a short timeout. If
 // the engine cannot answer, the scrape still succeeds and says so.
 import http from 'node:http';
+import { markOwnAgent } from '../engine/own-requests.js';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { deriveCompat1x } from './compat-1x.js';
 import { mergeExpositions } from './exposition.js';
@@ -26,7 +27,8 @@ export type RenderMetrics = () => Promise<{ contentType: string; body: string }>
 // Scrapes use their own agent, apart from the inference proxy's, and a new
 // connection each time: scrapes come seconds apart, longer than the engine keeps
 // an idle connection (VLLM_HTTP_TIMEOUT_KEEP_ALIVE), so a pooled one would only race its close.
-const scrapeAgent = new http.Agent({ keepAlive: false, maxSockets: 2 });
+// Our own requests: their lines in the engine's access log stay out of the INFO log.
+const scrapeAgent = markOwnAgent(new http.Agent({ keepAlive: false, maxSockets: 2 }));
 
 function fetchText(url: URL, timeoutMs: number, apiKey: string | undefined): Promise<string> {
   return new Promise((resolve, reject) => {

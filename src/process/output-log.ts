@@ -3,24 +3,28 @@
 // last lines are kept for error messages and the readiness body.
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
+import { engineLineLevel, RootCauseReader, stripEnginePrefixes, type EngineLevel } from '../log/engine-lines.js';
 import type { Logger } from '../log/logger.js';
 import type { Redact } from '../log/redact.js';
-
-// vLLM prints `INFO 11-24 12:00:00 [api_server.py:1] …`, optionally behind `(APIServer pid=N) `;
-// uvicorn prints `INFO:     …`. Use that level when present, so engine errors stay errors.
-const LEVEL_RE = /^(?:\([^)]*\)\s+)?(DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL)\b/;
-const LEVELS = { DEBUG: 'debug', INFO: 'info', WARNING: 'warn', WARN: 'warn', ERROR: 'error', CRITICAL: 'fatal' } as const;
 
 export class OutputLog {
   readonly #max: number;
   readonly #lines: string[] = [];
   readonly #redact: Redact;
   #lastLine: string | undefined;
+  /** The line that best explains a failed start (see RootCauseReader). */
+  readonly rootCause = new RootCauseReader();
+  readonly #hide: (line: string) => boolean;
 
-  /** `redact` masks secrets in every line before it is logged or kept. */
-  constructor(opts: { max?: number; redact?: Redact } = {}) {
+  /**
+   * `redact` masks secrets in every line before it is logged or kept; lines for
+   * which `hide` is true are logged at DEBUG only and never kept (the engine's
+   * access-log lines for the supervisor's own probes).
+   */
+  constructor(opts: { max?: number; redact?: Redact; hide?: (line: string) => boolean } = {}) {
     this.#max = opts.max ?? 40;
     this.#redact = opts.redact ?? ((t) => t);
+    this.#hide = opts.hide ?? (() => false);
   }
 
   /** The most recent non-empty line the engine printed. */
@@ -35,6 +39,7 @@ export class OutputLog {
 
   push(line: string): void {
     if (line.trim() === '') return;
+    this.rootCause.push(line);
     this.#lastLine = line;
     this.#lines.push(line);
     if (this.#lines.length > this.#max) this.#lines.shift();
@@ -43,13 +48,33 @@ export class OutputLog {
   /** Forward each line of `stream` to `logger` and remember it. Resolves when the stream ends. */
   follow(stream: Readable, name: 'stdout' | 'stderr', logger: Logger): Promise<void> {
     const rl = createInterface({ input: stream, crlfDelay: Infinity });
+    const levelOf = continuedLevels();
     rl.on('line', (raw) => {
       const line = this.#redact(raw);
+      if (this.#hide(line)) {
+        logger.debug({ stream: name }, line);
+        return;
+      }
       this.push(line);
-      const m = LEVEL_RE.exec(line);
-      const level = m ? LEVELS[m[1] as keyof typeof LEVELS] : 'info';
-      logger[level]({ stream: name }, line);
+      logger[levelOf(line)]({ stream: name }, line);
     });
     return new Promise((resolve) => rl.once('close', resolve));
   }
+}
+
+/**
+ * The level of each line of one stream: the level it announces, else the level
+ * of the ERROR record it continues (a traceback names no level on its lines), else INFO.
+ */
+function continuedLevels(): (line: string) => EngineLevel {
+  let continues: EngineLevel | undefined;
+  return (line) => {
+    const level = engineLineLevel(line);
+    if (level) {
+      continues = level === 'error' || level === 'fatal' ? level : undefined;
+      return level;
+    }
+    if (stripEnginePrefixes(line).startsWith('Traceback (most recent call last):')) continues = 'error';
+    return continues ?? 'info';
+  };
 }

@@ -2,6 +2,7 @@
 // pick the best runnable one, or the one NIM_MODEL_PROFILE names. Pure: the
 // same manifest, inventory and configuration always give the same answer.
 import { SelectionError } from '../errors.js';
+import { shortId, someOf } from '../log/lists.js';
 import { precisionRank } from '../manifest/precision.js';
 import type { Manifest, Profile } from '../manifest/types.js';
 import type { HardwareInventory } from '../hardware/types.js';
@@ -55,21 +56,27 @@ export function rankEvaluations(evals: readonly ProfileEvaluation[]): ProfileEva
   return evals.filter((e) => e.compatible).sort(compareEvaluations);
 }
 
-/** `<id> (<name>)` for messages. */
+/** `<short id> (<name>)` for messages: the id's first 8 characters, which NIM_MODEL_PROFILE accepts. */
 export function profileLabel(p: Profile): string {
-  return `${p.id} (${p.name})`;
+  return `${shortId(p.id)} (${p.name})`;
 }
 
-function validChoices(manifest: Manifest): string {
-  return `valid values: default, ${manifest.profiles.map(profileLabel).join(', ')}`;
+const MORE = '`nim-supervisor list-model-profiles` lists every profile';
+
+/** The values NIM_MODEL_PROFILE accepts, `order` first (those that can run here), cut short. */
+function validChoices(manifest: Manifest, order: readonly Profile[] = manifest.profiles): string {
+  const profiles = [...order, ...manifest.profiles.filter((p) => !order.includes(p))];
+  const shown = someOf(profiles.map(profileLabel));
+  return `valid values: default, ${shown}${profiles.length > 6 ? `; ${MORE}` : ''}`;
 }
 
 /**
  * The profile NIM_MODEL_PROFILE names: a full id, a unique id prefix of at
  * least 4 characters, or a name (ignoring case). An exact id or name wins over
- * a prefix. Undefined for automatic selection (unset or "default").
+ * a prefix. Undefined for automatic selection (unset or "default"). A value
+ * that matches nothing lists the valid ones, `order` first, cut short.
  */
-export function resolveProfile(manifest: Manifest, value: string | undefined): Profile | undefined {
+export function resolveProfile(manifest: Manifest, value: string | undefined, order?: readonly Profile[]): Profile | undefined {
   if (value === undefined) return undefined;
   const v = value.trim();
   if (v === '' || v.toLowerCase() === 'default') return undefined;
@@ -83,19 +90,19 @@ export function resolveProfile(manifest: Manifest, value: string | undefined): P
     if (byPrefix.length > 0 && lower.length < MIN_ID_PREFIX) {
       throw new SelectionError(
         `NIM_MODEL_PROFILE=${JSON.stringify(v)} is too short: an id prefix needs at least ${MIN_ID_PREFIX} characters`,
-        { hint: validChoices(manifest) },
+        { hint: validChoices(manifest, order) },
       );
     }
     if (byPrefix.length === 1) return byPrefix[0];
     if (byPrefix.length > 1) {
       throw new SelectionError(
-        `NIM_MODEL_PROFILE=${JSON.stringify(v)} is ambiguous: it is a prefix of ${byPrefix.length} profile ids: ${byPrefix.map(profileLabel).join(', ')}`,
+        `NIM_MODEL_PROFILE=${JSON.stringify(v)} is ambiguous: it is a prefix of ${byPrefix.length} profile ids: ${someOf(distinctLabels(byPrefix))}`,
         { hint: 'use a longer prefix, the full id or the name' },
       );
     }
   }
   throw new SelectionError(`NIM_MODEL_PROFILE=${JSON.stringify(v)} matches no profile of ${manifest.model.name} (${manifest.file})`, {
-    hint: validChoices(manifest),
+    hint: validChoices(manifest, order),
   });
 }
 
@@ -127,13 +134,21 @@ export function cudaVisibleDevicesFor(evaluation: ProfileEvaluation): string | u
   return gpus.map((g) => g.index).join(',');
 }
 
+/** Labels for profiles whose ids share a prefix: each id cut where they differ (at least 8 characters). */
+function distinctLabels(profiles: readonly Profile[]): string[] {
+  let n = 8;
+  while (n < 64 && new Set(profiles.map((p) => p.id.slice(0, n))).size < profiles.length) n += 4;
+  return profiles.map((p) => `${shortId(p.id, n)} (${p.name})`);
+}
+
 /** Evaluate, rank and choose. Throws SelectionError when nothing (or not the requested profile) can run. */
 export function selectProfile(manifest: Manifest, inventory: HardwareInventory, config: SelectionConfig): Selection {
   const evaluations = evaluateProfiles(manifest, inventory, config);
   const compatible = rankEvaluations(evaluations);
   const incompatible = evaluations.filter((e) => !e.compatible);
   const warnings: string[] = [];
-  const requested = resolveProfile(manifest, config.modelProfile);
+  // A value that names no profile gets the ones that can run here listed first.
+  const requested = resolveProfile(manifest, config.modelProfile, compatible.map((e) => e.profile));
 
   let chosen: ProfileEvaluation | undefined;
   if (requested) {
@@ -145,7 +160,7 @@ export function selectProfile(manifest: Manifest, inventory: HardwareInventory, 
         {
           hint:
             runnable.length > 0
-              ? `unset NIM_MODEL_PROFILE to select automatically, or choose one that can run: ${runnable.map((e) => profileLabel(e.profile)).join(', ')}`
+              ? `unset NIM_MODEL_PROFILE to select automatically, or choose one that can run: ${someOf(runnable.map((e) => profileLabel(e.profile)))}`
               : 'no profile of this manifest can run here; run `nim-supervisor list-model-profiles` for the reasons',
         },
       );
@@ -166,9 +181,11 @@ export function selectProfile(manifest: Manifest, inventory: HardwareInventory, 
       const low = compatible.filter((e) => e.lowFreeMemory);
       if (low.length > 0) {
         throw new SelectionError(
-          `no profile of ${manifest.model.name} can run now: ${low.length} compatible profile${low.length === 1 ? ' needs' : 's need'} more free GPU memory than is available (${low
-            .map((e) => `${e.profile.name}: ${e.notes.filter((n) => n.includes('free')).join('; ')}`)
-            .join(' | ')})`,
+          `no profile of ${manifest.model.name} can run now: ${low.length} compatible profile${low.length === 1 ? ' needs' : 's need'} more free GPU memory than is available (${someOf(
+            low.map((e) => `${e.profile.name}: ${e.notes.filter((n) => n.includes('free')).join('; ')}`),
+            5,
+            ' | ',
+          )})`,
           {
             hint: `free the GPUs (an engine left behind?), lower --gpu-memory-utilization with NIM_PASSTHROUGH_ARGS, or set NIM_MODEL_PROFILE to start one anyway${onCpuAnyway}`,
           },

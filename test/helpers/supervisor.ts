@@ -51,7 +51,7 @@ export async function startSupervisor(env: Record<string, string | undefined> = 
   const engine = async (): Promise<{ pid: number; port: number }> =>
     await waitFor(
       () => {
-        const rec = logs().find((r) => r.msg === 'engine process spawned');
+        const rec = logs().find((r) => r.phase === 'spawned');
         return rec ? { pid: Number(rec.pid), port: Number(rec.port) } : undefined;
       },
       { timeoutMs: 15_000, what: 'engine spawn log line' },
