@@ -245,9 +245,9 @@ export function downloadOptions(s: ModelFreeSettings, progress: DownloadProgress
 /**
  * Make sure every file the engine needs is in the snapshot: nothing to do when
  * complete (a read-only cache included); CACHE_INCOMPLETE listing what is
- * missing when offline or read-only; else download with `progress`.
+ * missing when offline or read-only; else `onDownload()`, then download with `progress`.
  */
-export async function ensureFiles(s: ModelFreeSettings, prepared: PreparedModel, progress: DownloadProgress, signal?: AbortSignal): Promise<void> {
+export async function ensureFiles(s: ModelFreeSettings, prepared: PreparedModel, progress: DownloadProgress, signal?: AbortSignal, onDownload?: () => void): Promise<void> {
   const record = prepared.record;
   if (!record) return; // a local directory: used as it is
   const missing = await missingFiles(s.cacheRoot, record.repo, record.commit, record.files);
@@ -268,5 +268,6 @@ export async function ensureFiles(s: ModelFreeSettings, prepared: PreparedModel,
       hint: 'fill the cache with download-to-cache where it is writable, or mount it read-write',
     });
   }
+  onDownload?.();
   await downloadFiles(record.repo, record.commit, record.files, downloadOptions(s, progress, signal));
 }
