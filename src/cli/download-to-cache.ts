@@ -84,6 +84,7 @@ export async function downloadToCacheCommand(args: string[]): Promise<number> {
   }
   let config: Config = loadConfig(process.env);
   const log = createLogger({ level: config.logLevel, jsonl: config.jsonlLogging, destination: process.stderr });
+  for (const w of config.warnings) log.warn(w);
   let location: ModelLocation | undefined = opts.modelUri ? parseModelLocation(opts.modelUri, '--model-uri') : config.model.location;
   let written: Manifest | undefined;
   if (!location) {
@@ -100,7 +101,7 @@ export async function downloadToCacheCommand(args: string[]): Promise<number> {
   if (config.model.disableDownload) {
     throw new ConfigError('NIM_DISABLE_MODEL_DOWNLOAD=1 forbids downloading', { hint: 'unset it for download-to-cache (it is meant for serving offline afterwards)' });
   }
-  config = { ...config, model: { ...config.model, location, variable: config.model.variable ?? 'NIM_MODEL_PATH' } };
+  config = { ...config, model: { ...config.model, location } };
   const [{ prepareModel, ensureFiles }, { modelFreeSettings }] = await Promise.all([import('../model-free/prepare.js'), import('../model-free/settings.js')]);
   const tty = process.stderr.isTTY === true;
   const settings = modelFreeSettings(config, (fields, msg) => {
@@ -118,12 +119,11 @@ export async function downloadToCacheCommand(args: string[]): Promise<number> {
   );
 
   const progress = new DownloadProgress(record.repo);
-  const interval = Number(process.env.NIM_DOWNLOAD_LOG_INTERVAL);
   const draw = (): void => {
     if (tty) process.stderr.write(`\r\x1b[2K${progressBar(progress.snapshot(), Math.max(10, Math.min(40, (process.stderr.columns ?? 100) - 70)))}`);
     else log.info({ download: progress.snapshot() }, `downloading ${progressLine(progress.snapshot())}`);
   };
-  const timer = setInterval(draw, tty ? 200 : interval > 0 ? interval * 1000 : 5000);
+  const timer = setInterval(draw, tty ? 200 : config.model.logIntervalMs);
   const started = performance.now();
   try {
     await ensureFiles(settings, prepared, progress);
