@@ -11,6 +11,10 @@ import { DownloadProgress } from '../src/hub/progress.js';
 import { parseModelLocation } from '../src/hub/uri.js';
 import { selectEngineFiles } from '../src/hub/select-files.js';
 import { ensureFiles, prepareModel, type ModelFreeSettings } from '../src/model-free/prepare.js';
+import { estimateGpuMemory } from '../src/model-free/estimate.js';
+import { generateManifest } from '../src/model-free/generate.js';
+import { inspectConfig } from '../src/model-free/inspect.js';
+import { parseManifest } from '../src/manifest/load.js';
 import { startFixtureHub, type FixtureHub } from './helpers/fixture-hub.js';
 import { tinyModelFiles } from './helpers/tiny-model.js';
 
@@ -74,6 +78,50 @@ describe('model locations', () => {
     assert.ok(picked.includes('config.json') && picked.includes('model-00001-of-00002.safetensors') && picked.includes('tokenizer.json'));
     assert.ok(!picked.includes('pytorch_model.bin') && !picked.includes('original/consolidated.00.pth') && !picked.includes('README.md'));
     assert.match(r.skipped.find((s) => s.path === 'pytorch_model.bin')!.reason, /duplicate/);
+  });
+});
+
+describe('manifest generation (pure)', () => {
+  // Llama-3.1-8B-Instruct's config.json shape: 32 layers, 8 KV heads of 128, 128k context, ~15 GiB of BF16 weights.
+  const llama8b = {
+    architectures: ['LlamaForCausalLM'],
+    model_type: 'llama',
+    hidden_size: 4096,
+    num_attention_heads: 32,
+    num_key_value_heads: 8,
+    num_hidden_layers: 32,
+    max_position_embeddings: 131072,
+    torch_dtype: 'bfloat16',
+  };
+  const facts = inspectConfig(llama8b, 'config.json', { name: 'meta-llama/Llama-3.1-8B-Instruct', weightBytes: 16_060_522_496, parameterCount: 8_030_261_248 });
+
+  it('estimates weights / tp + KV cache for one full-length sequence + headroom, over 0.9', () => {
+    const e = estimateGpuMemory(facts, 1, 131072);
+    assert.equal(e.kvCacheGiB, 16); // 2 × 32 layers × 8 heads × 128 × 2 bytes × 131072 tokens
+    assert.equal(e.perGpuGiB, 37);
+    assert.ok(estimateGpuMemory(facts, 1, 8192).perGpuGiB <= 20, 'a shorter context fits an L4');
+    assert.equal(estimateGpuMemory(facts, 8, 131072).kvCacheGiB, 2); // one KV head per GPU
+  });
+
+  it('generates tp 1/2/4/8 and CPU profiles in the checkpoint precision; ids do not move with the context', () => {
+    const m = parseManifest(generateManifest({ facts, source: 'hf://meta-llama/Llama-3.1-8B-Instruct', release: 'main', maxModelLen: undefined, modelUrl: undefined }), '/tmp/x/manifest.yaml');
+    assert.deepEqual(m.profiles.map((p) => `${p.name}:${p.tags.minGpuMemoryGiB ?? '-'}`), ['vllm-bf16-tp1-pp1:37', 'vllm-bf16-tp2-pp1:19', 'vllm-bf16-tp4-pp1:10', 'vllm-bf16-tp8-pp1:6', 'vllm-bf16-cpu:-']);
+    assert.equal(m.model.modality, 'llm');
+    assert.equal(m.model.maxModelLen, 131072);
+    const short = parseManifest(generateManifest({ facts, source: 'hf://x/y', release: 'main', maxModelLen: 8192, modelUrl: undefined }), '/tmp/x/manifest.yaml');
+    assert.deepEqual(short.profiles.map((p) => p.id), m.profiles.map((p) => p.id));
+    assert.ok(short.profiles[0]!.tags.minGpuMemoryGiB! < 20);
+  });
+
+  it('reads quantized and vision checkpoints', () => {
+    const fp8 = inspectConfig({ ...llama8b, quantization_config: { quant_method: 'fp8' } }, 'c', { name: 'a/b', weightBytes: 8e9, parameterCount: undefined });
+    assert.equal(fp8.precision, 'fp8');
+    const awq = inspectConfig({ ...llama8b, torch_dtype: 'float16', quantization_config: { quant_method: 'awq', bits: 4 } }, 'c', { name: 'a/b', weightBytes: 4e9, parameterCount: undefined });
+    assert.equal(awq.precision, 'int4_awq');
+    const vl = inspectConfig({ architectures: ['Qwen2_5_VLForConditionalGeneration'], vision_config: {}, text_config: { max_position_embeddings: 128000, num_hidden_layers: 28 } }, 'c', { name: 'a/b', weightBytes: 1, parameterCount: undefined });
+    assert.equal(vl.vision, true);
+    assert.equal(vl.maxModelLen, 128000);
+    assert.throws(() => inspectConfig({ foo: 1 }, '/m/config.json', { name: 'x', weightBytes: 0, parameterCount: undefined }), /\/m\/config\.json names no architecture/);
   });
 });
 
