@@ -250,6 +250,20 @@ describe('hub refusals and offline failures', () => {
     );
   });
 
+  it('retries transient 503s from the hub API; a hub that stays down falls back to a cached revision', async () => {
+    const root = await cacheDir();
+    hub.knobs.fail = { status: 503, times: 2 };
+    await fetchAll(settings(root));
+    assert.equal(hub.knobs.fail.times, 0);
+    hub.knobs.fail = { status: 503, times: 1_000_000 };
+    try {
+      const { prepared } = await fetchAll(settings(root));
+      assert.match(prepared.warnings.join('\n'), /HTTP 503.*using the cached commit/);
+    } finally {
+      hub.knobs.fail = undefined;
+    }
+  });
+
   it('offline with an empty cache fails fast, naming the cache and the fix', async () => {
     const root = await cacheDir();
     await assert.rejects(prepareModel(settings(root, { disableDownload: true })), (err: unknown) => {

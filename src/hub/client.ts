@@ -15,6 +15,8 @@ export interface HubOptions {
   fetch?: typeof fetch;
   /** Time to wait for response headers of one request, ms (default 30 s). */
   requestTimeoutMs?: number;
+  /** Attempts for one metadata request on network errors, 5xx and 429 (default 4: 0.25, 0.5, 1 s apart). */
+  metadataAttempts?: number;
 }
 
 /** One file of a repository at a commit, as the tree API lists it. */
@@ -79,16 +81,30 @@ export function hubFetch(opts: HubOptions, repo: string): typeof fetch {
     headers.delete('authorization'); // never the library's; ours, from HF_TOKEN
     if (opts.token) headers.set('authorization', `Bearer ${opts.token}`);
     headers.set('user-agent', USER_AGENT);
-    const timeout = AbortSignal.timeout(opts.requestTimeoutMs ?? 30_000);
-    const signal = init?.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
-    let res: Response;
-    try {
-      res = await base(input, { ...init, headers, signal });
-    } catch (err) {
-      throw new DownloadError('HUB_UNREACHABLE', `cannot reach ${opts.endpoint} for ${repo}: ${networkReason(err)}`, {
-        hint: 'check HF_ENDPOINT and the network (HTTPS_PROXY); to serve from the cache only, set NIM_DISABLE_MODEL_DOWNLOAD=1',
-        cause: err,
-      });
+    // Metadata requests are small: retry network errors, 5xx and 429 a few times before giving up.
+    let res: Response | undefined;
+    for (let attempt = 1; ; attempt++) {
+      const timeout = AbortSignal.timeout(opts.requestTimeoutMs ?? 30_000);
+      const signal = init?.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
+      let failure: unknown;
+      try {
+        res = await base(input, { ...init, headers, signal });
+        if (res.status < 500 && res.status !== 429) break;
+        failure = new Error(`HTTP ${res.status}`);
+      } catch (err) {
+        if (init?.signal?.aborted) throw err;
+        failure = err;
+      }
+      if (attempt >= (opts.metadataAttempts ?? 4)) {
+        if (res && (res.status >= 500 || res.status === 429)) break; // the library reports the status
+        throw new DownloadError('HUB_UNREACHABLE', `cannot reach ${opts.endpoint} for ${repo}: ${networkReason(failure)}`, {
+          hint: 'check HF_ENDPOINT and the network (HTTPS_PROXY); to serve from the cache only, set NIM_DISABLE_MODEL_DOWNLOAD=1',
+          cause: failure,
+        });
+      }
+      await res?.body?.cancel();
+      res = undefined;
+      await new Promise((r) => setTimeout(r, 250 * 2 ** (attempt - 1)));
     }
     const code = res.headers.get('x-error-code');
     if (res.status === 401 || res.status === 403 || (res.status === 404 && code !== 'EntryNotFound' && code !== null)) {
