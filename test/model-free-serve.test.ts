@@ -65,7 +65,8 @@ describe('NIM_MODEL_PATH=hf://… (model-free)', () => {
         async () => {
           const { body } = await readiness(sup);
           const d = body.download as Record<string, number> | undefined;
-          if (body.status === 'downloading' && d && d.bytes_done! > 0 && d.bytes_done! < d.bytes_total!) {
+          const logged = sup.logs().some((l) => /^downloading test-org\/tiny-llama: /.test(String(l.msg)));
+          if (body.status === 'downloading' && d && d.bytes_done! > 0 && d.bytes_done! < d.bytes_total! && logged) {
             metrics = await (await fetch(`${sup.baseUrl}/v1/metrics`)).text();
             return body;
           }
