@@ -106,6 +106,7 @@ WORKDIR /opt/nim
 ENV HOME=/opt/nim \
     XDG_CACHE_HOME=/opt/nim/.cache \
     HF_HOME=/opt/nim/.cache/huggingface \
+    NIM_CACHE_PATH=/opt/nim/.cache \
     NODE_ENV=production \
     NIM_SERVER_PORT=8000
 

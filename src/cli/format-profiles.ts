@@ -158,6 +158,8 @@ function profileLine(p: ProfileReportEntry, indent: string): string[] {
   const lines = [`${indent}- ${p.id} (${p.name})${mark}${where}`];
   for (const r of p.reasons) lines.push(`${indent}    ✗ ${r}`);
   if (p.status === 'low-free-memory') for (const n of p.notes.filter((n) => n.includes(' free '))) lines.push(`${indent}    ! ${n}`);
+  // Model-free manifests carry their memory estimate (and the max-model-len hint) in the description.
+  if (p.description?.startsWith('estimated ')) lines.push(`${indent}    ≈ ${p.description}`);
   return lines;
 }
 

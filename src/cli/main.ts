@@ -20,6 +20,10 @@ const COMMANDS: Record<string, Command> = {
     summary: 'print the system info and the manifest\'s profiles, compatible and not (--json for JSON)',
     run: async (args) => (await import('./list-model-profiles.js')).listModelProfilesCommand(args),
   },
+  'download-to-cache': {
+    summary: 'download the model files into NIM_CACHE_PATH without serving (--profile ID|NAME, --all)',
+    run: async (args) => (await import('./download-to-cache.js')).downloadToCacheCommand(args),
+  },
   'select-profile': {
     summary: 'print the profile that serve would run and the exact engine command and env (--json for JSON)',
     run: async (args) => (await import('./select-profile.js')).selectProfileCommand(args),

@@ -10,6 +10,7 @@ import { evaluateProfiles } from '../selection/evaluate.js';
 import { rankEvaluations, selectProfile } from '../selection/select.js';
 import type { ProfileEvaluation, Selection } from '../selection/types.js';
 import { servedModelNameFor } from '../engine/argv.js';
+import type { PreparedModel } from '../model-free/prepare.js';
 
 export interface LaunchPlan {
   config: Config;
@@ -20,6 +21,12 @@ export interface LaunchPlan {
   servedModelName: string;
   /** Detection warnings, then selection warnings: for the caller to log (stderr), not to print in a report. */
   warnings: string[];
+  /** Model-free (NIM_MODEL_PATH): the cached model and its files; undefined with a written manifest. */
+  prepared: PreparedModel | undefined;
+  /** The manifest the engine command is built from: model-free models load from the cached snapshot. */
+  engineManifest: Manifest;
+  /** Environment the engine needs on top of the profile's: HF_HUB_OFFLINE=1 on a cached snapshot or with NIM_DISABLE_MODEL_DOWNLOAD. */
+  engineEnv: Record<string, string>;
 }
 
 export interface PlanDeps {
@@ -49,9 +56,20 @@ async function defaultDetect(config: Config): Promise<HardwareInventory> {
   });
 }
 
+/**
+ * The manifest: NIM_MANIFEST_PATH's, or with NIM_MODEL_PATH one generated from
+ * the model's files (src/model-free; from the cache when it holds the model).
+ */
+async function planManifest(config: Config): Promise<{ manifest: Manifest; prepared: PreparedModel | undefined; warnings: string[] }> {
+  if (!config.model.location) return { manifest: await loadManifest(config.manifestPath), prepared: undefined, warnings: [] };
+  const [{ prepareModel }, { modelFreeSettings, modelWarnings }] = await Promise.all([import('../model-free/prepare.js'), import('../model-free/settings.js')]);
+  const prepared = await prepareModel(modelFreeSettings(config));
+  return { manifest: prepared.manifest, prepared, warnings: modelWarnings(config, prepared) };
+}
+
 /** Load the manifest (first, so a bad path fails fast), detect the hardware, evaluate and select. */
 export async function surveyProfiles(config: Config, deps: PlanDeps = {}): Promise<ProfileSurvey> {
-  const manifest = await loadManifest(config.manifestPath);
+  const { manifest, warnings: modelWarnings } = await planManifest(config);
   const inventory = await (deps.detect ? deps.detect() : defaultDetect(config));
   const all = evaluateProfiles(manifest, inventory, config);
   const evaluations = [...rankEvaluations(all), ...all.filter((e) => !e.compatible)];
@@ -70,13 +88,13 @@ export async function surveyProfiles(config: Config, deps: PlanDeps = {}): Promi
     evaluations,
     selection,
     selectionError,
-    warnings: [...inventory.warnings, ...(selection?.warnings ?? [])],
+    warnings: [...modelWarnings, ...inventory.warnings, ...(selection?.warnings ?? [])],
   };
 }
 
 /** The plan `serve` and `select-profile` act on. Throws ManifestError / SelectionError. */
 export async function planLaunch(config: Config, deps: PlanDeps = {}): Promise<LaunchPlan> {
-  const manifest = await loadManifest(config.manifestPath);
+  const { manifest, prepared, warnings: modelWarnings } = await planManifest(config);
   const inventory = await (deps.detect ? deps.detect() : defaultDetect(config));
   const selection = selectProfile(manifest, inventory, config);
   return {
@@ -85,6 +103,9 @@ export async function planLaunch(config: Config, deps: PlanDeps = {}): Promise<L
     manifest,
     selection,
     servedModelName: servedModelNameFor(manifest, config),
-    warnings: [...inventory.warnings, ...selection.warnings],
+    warnings: [...modelWarnings, ...inventory.warnings, ...selection.warnings],
+    prepared,
+    engineManifest: prepared ? { ...manifest, model: { ...manifest.model, source: prepared.engineModelDir } } : manifest,
+    engineEnv: prepared?.engineEnv ?? (config.model.disableDownload ? { HF_HUB_OFFLINE: '1' } : {}),
   };
 }

@@ -33,9 +33,8 @@ export async function selectProfileCommand(args: string[], deps: PlanDeps = {}):
   const lora = config.lora.peftSource
     ? await (await import('../lora/index.js')).prepareLora({ config, manifest: plan.manifest, selection: plan.selection, servedModelName: plan.servedModelName, logger: log })
     : undefined;
-  const command = withPortPlaceholder(
-    buildEngineCommand({ manifest: plan.manifest, selection: plan.selection, config, host: ENGINE_HOST, port: 0, lora: lora?.launch }),
-  );
+  const built = buildEngineCommand({ manifest: plan.engineManifest, selection: plan.selection, config, host: ENGINE_HOST, port: 0, lora: lora?.launch });
+  const command = withPortPlaceholder({ ...built, env: { ...plan.engineEnv, ...built.env } });
   const report = buildSelectionReport({
     selection: plan.selection,
     servedModelName: plan.servedModelName,

@@ -27,6 +27,8 @@ import { InflightTracker } from '../server/inflight.js';
 import { bootUpgradeHandler, type UpgradeHandler } from '../server/upgrade.js';
 import { engineNotFoundHint } from './hints.js';
 import { publicUrl, StartupReport } from './startup-report.js';
+import type { BootStatus } from '../model-free/download-phase.js';
+import type { DownloadProgress } from '../hub/progress.js';
 
 /**
  * What serve needs only once the engine is spawned (the HTTP app, metrics, the
@@ -120,7 +122,7 @@ function createPublicServer(config: Config, handler: http.RequestListener): http
  * What the public port answers in the first moments, before the full app is
  * loaded: liveness, readiness (503 with the state) and 503 for the rest.
  */
-function bootHandler(lifecycle: Lifecycle): http.RequestListener {
+function bootHandler(lifecycle: Lifecycle, boot: BootStatus): http.RequestListener {
   return (req, res) => {
     const q = (req.url ?? '').indexOf('?');
     const path = q < 0 ? req.url : req.url!.slice(0, q);
@@ -129,7 +131,16 @@ function bootHandler(lifecycle: Lifecycle): http.RequestListener {
       res.end(JSON.stringify({ object: 'health.response', message: 'live', status: 'live' }));
     } else if (path === '/v1/health/ready') {
       res.writeHead(503, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ object: 'health.response', message: lifecycle.reason, status: lifecycle.state }));
+      res.end(JSON.stringify({ object: 'health.response', message: lifecycle.reason, status: lifecycle.state, ...boot.readiness?.() }));
+    } else if ((path === '/v1/metrics' || path === '/metrics') && boot.metrics) {
+      // While the model downloads: the download metrics (the full set once the engine is spawned).
+      boot.metrics().then(
+        (m) => {
+          res.writeHead(200, { 'content-type': m.contentType });
+          res.end(m.body);
+        },
+        () => sendError(res, 503, 'metrics unavailable while starting'),
+      );
     } else {
       sendError(res, 503, 'The server is starting. Retry once /v1/health/ready answers 200.', { 'retry-after': '5' });
     }
@@ -177,9 +188,10 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     progress: () => ({ state: lifecycle.state, reason: lifecycle.reason, lastLine: engineLastLine() }),
   });
   const cors = createCors(config.cors);
-  const boot = bootHandler(lifecycle);
+  const boot: BootStatus = {};
+  const bootRoutes = bootHandler(lifecycle, boot);
   let handler: http.RequestListener = (req, res) => {
-    if (!cors.apply(req, res)) boot(req, res);
+    if (!cors.apply(req, res)) bootRoutes(req, res);
   };
   const server = createPublicServer(config, (req, res) => handler(req, res));
   // Every request with an Upgrade header comes here instead (upgrade.ts decides what it gets).
@@ -216,13 +228,21 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     if (cuda) logger[cuda.level]({ code: cuda.code, hint: cuda.hint, imageCuda: cuda.image, driverCuda: cuda.driver }, cuda.message);
   }
 
+  // Model-free: fetch what the cache lacks before the engine starts (readiness shows `downloading`).
+  let download: DownloadProgress | undefined;
+  if (plan.prepared) {
+    const { runDownloadPhase } = await import('../model-free/download-phase.js');
+    download = await runDownloadPhase({ config, prepared: plan.prepared, lifecycle, logger, boot });
+  }
+
   // LoRA adapters (NIM_PEFT_SOURCE): scanned twice, held to the profile's rank limit (src/lora).
   const lora = config.lora.peftSource
     ? await (await import('../lora/index.js')).prepareLora({ config, manifest, selection, servedModelName, logger })
     : undefined;
 
   const port = await findFreePort(ENGINE_HOST);
-  const command = buildEngineCommand({ manifest, selection, config, host: ENGINE_HOST, port, lora: lora?.launch });
+  const built = buildEngineCommand({ manifest: plan.engineManifest, selection, config, host: ENGINE_HOST, port, lora: lora?.launch });
+  const command = { ...built, env: { ...plan.engineEnv, ...built.env } };
   const executable = findExecutable(command.command, process.env.PATH);
   if (!executable) {
     throw new ConfigError(`engine executable "${command.command}" not found${command.command.includes('/') ? '' : ' on PATH'}`, {
@@ -338,6 +358,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   trackEngineState(metrics.registry, lifecycle);
   const loraHooks = lora ? await import('../lora/index.js') : undefined;
   const loraMetrics = lora && loraHooks ? loraHooks.registerLoraMetrics(metrics.registry, lora.adapters) : undefined;
+  if (download) (await import('../model-free/metrics.js')).registerDownloadMetrics(metrics.registry, download);
   metrics.profileInfo.set(
     {
       profile_id: profile.id,

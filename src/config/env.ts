@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
 import { readTracingSettings, type TracingSettings } from '../tracing/settings.js';
+import { defaultCacheRoot } from '../cache/layout.js';
+import { parseModelLocation, type ModelLocation } from '../hub/uri.js';
 import type { LogLevel, TlsMode } from './kinds.js';
 import { readVariables } from './read.js';
 import { unknownVariableWarnings } from './unknown.js';
@@ -95,6 +97,8 @@ export interface Config {
   metricsCompat: 'none' | '1x';
   /** LoRA adapters served next to the base model (NIM_PEFT_*, NIM_MAX_*LORA*). See docs/lora.md. */
   lora: LoraConfig;
+  /** Model-free serving and the model cache. See docs/model-cache.md. */
+  model: ModelConfig;
 }
 
 /** NIM's PEFT variables. All optional: without NIM_PEFT_SOURCE no adapter is served. */
@@ -111,6 +115,26 @@ export interface LoraConfig {
   maxGpuLoras: number | undefined;
   /** NIM_MAX_CPU_LORAS: vLLM --max-cpu-loras (adapters cached in host memory). */
   maxCpuLoras: number | undefined;
+}
+
+/** NIM_MODEL_PATH, the cache and the downloader. */
+export interface ModelConfig {
+  /** NIM_MODEL_PATH (or NIM 1.x's NIM_MODEL_NAME): serve this model with a generated manifest; undefined = use the manifest. */
+  location: ModelLocation | undefined;
+  /** NIM_CACHE_PATH: the one cache root (the Hugging Face hub cache lives under it). */
+  cachePath: string;
+  /** NIM_DISABLE_MODEL_DOWNLOAD: never touch the network; serve from the cache or fail listing what is missing. */
+  disableDownload: boolean;
+  /** NIM_DOWNLOAD_STALL_TIMEOUT: an attempt fails when no byte arrives for this long. */
+  stallTimeoutMs: number;
+  /** NIM_SDK_MAX_PARALLEL_DOWNLOAD_REQUESTS: files downloaded at once. */
+  downloadConcurrency: number;
+  /** NIM_DOWNLOAD_LOG_INTERVAL: time between progress lines. */
+  logIntervalMs: number;
+  /** HF_ENDPOINT: the hub or a mirror (no trailing slash). */
+  hfEndpoint: string;
+  /** HF_TOKEN (or the older HUGGING_FACE_HUB_TOKEN); never logged. */
+  hfToken: string | undefined;
 }
 
 /** A LeaderWorkerSet group: LWS_* are injected by LeaderWorkerSet, NIM_* are ours. */
@@ -235,6 +259,27 @@ function readApiKey(env: NodeJS.ProcessEnv): string | undefined {
   return key;
 }
 
+/** NIM_MODEL_PATH (NIM 2.x; NIM_MODEL_NAME is its 1.x name), the cache and the downloader. */
+function readModel(v: Values, from: ReadonlyMap<VariableName, string>, env: NodeJS.ProcessEnv): ModelConfig {
+  const variable = from.get('NIM_MODEL_PATH') ?? 'NIM_MODEL_PATH';
+  const location = v.NIM_MODEL_PATH !== undefined ? parseModelLocation(v.NIM_MODEL_PATH, variable) : undefined;
+  if (location && env.NIM_MANIFEST_PATH) {
+    throw new ConfigError(`${variable} and NIM_MANIFEST_PATH are both set`, {
+      hint: `${variable} serves a model with a manifest generated from its files; NIM_MANIFEST_PATH serves a written manifest. Set one of them`,
+    });
+  }
+  return {
+    location,
+    cachePath: path.resolve(v.NIM_CACHE_PATH ?? defaultCacheRoot(env)),
+    disableDownload: v.NIM_DISABLE_MODEL_DOWNLOAD,
+    stallTimeoutMs: v.NIM_DOWNLOAD_STALL_TIMEOUT,
+    downloadConcurrency: v.NIM_SDK_MAX_PARALLEL_DOWNLOAD_REQUESTS,
+    logIntervalMs: v.NIM_DOWNLOAD_LOG_INTERVAL,
+    hfEndpoint: v.HF_ENDPOINT,
+    hfToken: v.HF_TOKEN,
+  };
+}
+
 /**
  * Build the typed configuration from an environment (default: this process's).
  * Throws a ConfigError (exit 2) naming the first bad variable. `warnings`
@@ -300,5 +345,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     warnings: [...read.warnings, ...unknownVariableWarnings(env)],
     tracing: readTracingSettings(v),
     metricsCompat: v.NIM_METRICS_COMPAT,
+    model: readModel(v, read.from, env),
   };
 }

@@ -232,3 +232,17 @@ export const hostKind: Kind<string> = {
 
 /** Taken as given (CUDA_VISIBLE_DEVICES: an empty value means "no GPUs" to CUDA). */
 export const rawKind: Kind<string> = { type: 'string', accepts: 'any text', parse: (raw) => raw };
+
+/** An http(s) URL, returned without a trailing slash (HF_ENDPOINT). */
+export const urlKind: Kind<string> = {
+  type: 'URL',
+  accepts: 'an http:// or https:// URL, e.g. https://huggingface.co',
+  parse: (raw) => {
+    try {
+      const u = new URL(raw.trim());
+      return u.protocol === 'http:' || u.protocol === 'https:' ? u.href.replace(/\/+$/, '') : undefined;
+    } catch {
+      return undefined;
+    }
+  },
+};

@@ -26,14 +26,21 @@ import {
   sizeKind,
   stringKind,
   tlsModeKind,
+  urlKind,
   type Kind,
 } from './kinds.js';
 
 /** Where a variable comes from: NIM's 1.x or 2.x line, this project, or another system. */
-export type Generation = '1.x' | '2.x' | '1.x, 2.x' | 'ours' | 'LeaderWorkerSet' | 'CUDA' | 'container toolkit' | 'OpenTelemetry';
+export type Generation = '1.x' | '2.x' | '1.x, 2.x' | 'ours' | 'LeaderWorkerSet' | 'CUDA' | 'container toolkit' | 'OpenTelemetry' | 'Hugging Face';
 
 export const GROUPS = {
   model: { title: 'Model and profile', intro: '' },
+  cache: {
+    title: 'Model-free serving and the model cache',
+    intro:
+      'Serve any model without a manifest, download it before the engine with progress, run offline from the cache: ' +
+      'see [model-cache.md](model-cache.md).',
+  },
   server: { title: 'Server', intro: '' },
   security: {
     title: 'Security',
@@ -223,6 +230,80 @@ export const TABLE = {
     emptyIsValue: true,
     description: 'As set by the NVIDIA container toolkit; used when `CUDA_VISIBLE_DEVICES` is not set.',
     example: 'all',
+  },
+
+  // --- Model-free serving and the model cache ------------------------------------
+  NIM_MODEL_PATH: {
+    kind: stringKind,
+    defaultText: 'unset (use the manifest)',
+    group: 'cache',
+    nim: '2.x',
+    renamedFrom: ['NIM_MODEL_NAME'],
+    description:
+      'Serve this model with a manifest generated from its own files (config.json, safetensors): `hf://org/name[@revision]` ' +
+      'or a local model directory. The served name defaults to `org/name`. Excludes `NIM_MANIFEST_PATH`.',
+    example: 'hf://Qwen/Qwen2.5-0.5B-Instruct',
+  },
+  NIM_CACHE_PATH: {
+    kind: pathKind,
+    defaultText: '`/opt/nim/.cache` in the image, else `$XDG_CACHE_HOME/nim` (`~/.cache/nim`)',
+    group: 'cache',
+    nim: '1.x, 2.x',
+    description: 'The one cache root: the Hugging Face hub cache is `huggingface/hub` under it, generated manifests `nim/model-free/`.',
+    example: '/data/nim-cache',
+  },
+  NIM_DISABLE_MODEL_DOWNLOAD: {
+    kind: boolKind,
+    default: false,
+    group: 'cache',
+    nim: '2.x',
+    engine: 'env HF_HUB_OFFLINE=1',
+    description: 'Never touch the network: serve from the cache, or fail at once listing what is missing.',
+    example: '1',
+  },
+  NIM_DOWNLOAD_STALL_TIMEOUT: {
+    kind: secondsKind(0.1),
+    default: 60_000,
+    group: 'cache',
+    nim: 'ours',
+    description:
+      'A download attempt fails (and is retried, resuming) when no byte arrives for this long. A slow download that moves is never cut; ' +
+      '`NIM_STARTUP_TIMEOUT` counts from the engine\'s spawn, after the download.',
+    example: '120',
+  },
+  NIM_SDK_MAX_PARALLEL_DOWNLOAD_REQUESTS: {
+    kind: intKind(1, 64),
+    default: 8,
+    group: 'cache',
+    nim: '1.x',
+    description: 'Files downloaded at once.',
+    example: '4',
+  },
+  NIM_DOWNLOAD_LOG_INTERVAL: {
+    kind: secondsKind(0.05),
+    default: 5_000,
+    group: 'cache',
+    nim: 'ours',
+    description: 'Time between download progress lines in the log (and in `download-to-cache` without a terminal).',
+    example: '10',
+  },
+  HF_TOKEN: {
+    kind: stringKind,
+    defaultText: 'none',
+    group: 'cache',
+    nim: 'Hugging Face',
+    secret: true,
+    renamedFrom: ['HUGGING_FACE_HUB_TOKEN'],
+    description: 'Token for gated and private models on the hub; sent only to `HF_ENDPOINT`, never logged.',
+    example: 'hf_…',
+  },
+  HF_ENDPOINT: {
+    kind: urlKind,
+    default: 'https://huggingface.co',
+    group: 'cache',
+    nim: 'Hugging Face',
+    description: 'The Hugging Face hub, or a mirror of it.',
+    example: 'https://hf-mirror.example.com',
   },
 
   // --- Server ---------------------------------------------------------------

@@ -5,12 +5,15 @@
 //        ↘        ↘        ↘        ↘
 //                  stopping → stopped | failed
 // (any state may also go straight to `failed`; a restart goes back to `starting`)
+// Model-free serving fetches the model before the engine is spawned:
+//   starting → downloading → starting (→ loading …)
 import { EventEmitter } from 'node:events';
 
-export type EngineState = 'starting' | 'loading' | 'ready' | 'unhealthy' | 'stopping' | 'stopped' | 'failed';
+export type EngineState = 'starting' | 'downloading' | 'loading' | 'ready' | 'unhealthy' | 'stopping' | 'stopped' | 'failed';
 
 const ALLOWED: Record<EngineState, readonly EngineState[]> = {
-  starting: ['loading', 'stopping', 'failed'],
+  starting: ['loading', 'downloading', 'stopping', 'failed'],
+  downloading: ['starting', 'stopping', 'failed'],
   loading: ['ready', 'stopping', 'failed', 'starting'],
   ready: ['unhealthy', 'stopping', 'failed', 'starting'],
   unhealthy: ['ready', 'stopping', 'failed', 'starting'],

@@ -4,7 +4,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { EngineState, Lifecycle } from '../engine/lifecycle.js';
 
 export const METRIC_PREFIX = 'nim_supervisor_';
-const STATES: EngineState[] = ['starting', 'loading', 'ready', 'unhealthy', 'stopping', 'stopped', 'failed'];
+const STATES: EngineState[] = ['starting', 'downloading', 'loading', 'ready', 'unhealthy', 'stopping', 'stopped', 'failed'];
 
 export interface SupervisorMetrics {
   registry: Registry;

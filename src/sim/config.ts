@@ -14,6 +14,8 @@ export interface SimConfig {
   version: string;
   /** The --model value (HF id or path): the models' `root`. */
   model: string;
+  /** config.json's architecture when the model's files were read (src/sim/model-files.ts). */
+  architecture?: string | undefined;
   servedNames: string[];
   /** --lora-modules (loaded at start-up, before the server listens). */
   loras: LoraModulePath[];

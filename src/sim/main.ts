@@ -13,6 +13,7 @@ import { createLogger, type SimLogger, type Sink } from './log.js';
 import { pyRepr } from './pyrepr.js';
 import { RELEASES, type Release } from './release.js';
 import { createSimServer, type SimServer } from './server.js';
+import { resolveModelFiles } from './model-files.js';
 
 /** stdout/stderr batched per event-loop turn: one write for many access-log lines. */
 function batchedSink(): Sink & { flush(): void } {
@@ -71,7 +72,7 @@ function gib(n: number): string {
 async function loadEngine(config: SimConfig, args: ServeArgs, knobs: Knobs, log: SimLogger, core: SimLogger): Promise<void> {
   const total = knobs.VLLM_SIM_STARTUP_MS as number;
   const slice = total / 4;
-  log.log('INFO', 'model.py:547', 'Resolved architecture: LlamaForCausalLM');
+  log.log('INFO', 'model.py:547', `Resolved architecture: ${config.architecture ?? 'LlamaForCausalLM'}`);
   log.log('INFO', 'model.py:1510', `Using max model len ${config.maxModelLen}`);
   log.log('INFO', 'scheduler.py:205', 'Chunked prefill is enabled with max_num_batched_tokens=2048.');
   core.log('INFO', 'core.py:644', 'Waiting for init message from front-end.');
@@ -253,6 +254,20 @@ async function main(): Promise<void> {
   if (badIds) {
     log.raw(['Traceback (most recent call last):', '  File "/usr/local/bin/vllm", line 10, in <module>', '    sys.exit(main())', badIds].join('\n'), 'stderr');
     exit(1);
+  }
+
+  // The model's files, as vLLM reads them: config.json (context length) from a directory or the offline hub cache.
+  const files = resolveModelFiles(args.model);
+  if (!files.ok) {
+    if (files.stage === 'weights') core.log('ERROR', 'core.py:708', 'EngineCore failed to start.');
+    log.raw(['Traceback (most recent call last):', '  File "/usr/local/bin/vllm", line 10, in <module>', '    sys.exit(main())', files.error].join('\n'), 'stderr');
+    exit(1);
+  } else {
+    config.architecture = files.files.architecture;
+    if (files.files.maxPositionEmbeddings !== undefined && args.max_model_len == null && knobs.VLLM_SIM_MAX_MODEL_LEN == null) {
+      config.maxModelLen = files.files.maxPositionEmbeddings; // vLLM's default: the model's own context length
+      config.kvTokens = Math.max(config.kvTokens, config.maxModelLen);
+    }
   }
 
   // vLLM binds its socket before loading, so a busy port fails at once.
