@@ -177,6 +177,13 @@ export function selectProfile(manifest: Manifest, inventory: HardwareInventory, 
     chosen = compatible.find((e) => !e.lowFreeMemory && !(gpuHost && e.profile.tags.device === 'cpu'));
     const cpu = compatible.filter((e) => e.profile.tags.device === 'cpu').map((e) => e.profile);
     const onCpuAnyway = cpu.length > 0 && gpuHost ? `; to run on the CPU anyway, set NIM_MODEL_PROFILE=${cpu[0]!.name}` : '';
+    if (!chosen && config.lora?.peftSource !== undefined && !manifest.profiles.some((p) => p.tags.lora)) {
+      // One clear line rather than the same LoRA reason repeated for every profile.
+      throw new SelectionError(
+        `NIM_PEFT_SOURCE is set, but no profile of ${manifest.model.name} (${manifest.file}) supports LoRA (feat_lora: true)`,
+        { hint: 'use a manifest with a LoRA profile for this hardware (NIM_MANIFEST_PATH), or unset NIM_PEFT_SOURCE to serve the base model alone' },
+      );
+    }
     if (!chosen) {
       const low = compatible.filter((e) => e.lowFreeMemory);
       if (low.length > 0) {
