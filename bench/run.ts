@@ -277,8 +277,8 @@ async function startSupervisor(tokenMs: number, label: string, extraEnv: NodeJS.
     () => {
       if (proc.child.exitCode !== null) throw new Error(`supervisor exited: ${proc.out().slice(-2000)}`);
       const recs = logRecords(proc.out());
-      const eng = recs.find((r) => r.msg === 'engine process spawned');
-      const ms = recs.find((r) => String(r.msg).startsWith('engine spawned (ms since supervisor launch)'));
+      const eng = recs.find((r) => (r.message ?? r.msg) === 'engine process spawned');
+      const ms = recs.find((r) => String(r.message ?? r.msg).startsWith('engine spawned (ms since supervisor launch)'));
       return eng && ms ? { eng, ms } : undefined;
     },
     20_000,

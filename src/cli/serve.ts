@@ -185,6 +185,12 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     { host: config.serverHost, port: config.serverPort, tls: config.tls.mode, auth: config.apiKey ? 'api-key' : 'none' },
     `serving on ${scheme}://${config.serverHost}:${config.serverPort}`,
   );
+  // NIM_HEALTH_PORT: live/ready also on a plain-HTTP port, answered by the same handler as the public port's.
+  const healthServer =
+    config.healthPort === undefined
+      ? undefined
+      : await (await import('../server/health-port.js')).startHealthPort({ host: config.serverHost, port: config.healthPort, health: () => handler });
+  if (healthServer) logger.info({ port: config.healthPort }, `health endpoints also on http://${config.serverHost}:${config.healthPort}`);
 
   const { planLaunch } = await planning;
   const plan = await planLaunch(config, { detect: () => detection });
@@ -402,6 +408,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   // Let error responses already written reach their clients, then close everything.
   await closeServer(server);
   websockets.destroy(); // upgraded sockets are no longer the server's to close
+  if (healthServer) await closeServer(healthServer);
   proxy.destroy();
   gpuSampler.stop();
   lora?.adapters.close();

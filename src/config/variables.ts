@@ -799,7 +799,9 @@ export const TABLE = {
     group: 'logging',
     nim: '1.x, 2.x',
     description:
-      'One JSON object per line (`level`, `time`, `source`, `msg`, …) for the supervisor and the engine alike; engine lines carry `"source":"engine"` and `"stream":"stdout"|"stderr"`.',
+      "One JSON object per line, with the keys NIM's log collectors parse: `level` (`DEBUG` … `CRITICAL`), `time`, " +
+      '`message`, and where it came from: `source` (`supervisor` or `engine`); engine lines also carry `stream` ' +
+      "(`stdout`/`stderr`) and, taken from vLLM's prefix, `file_name`, `line_number` and `process`.",
     example: '1',
   },
 

@@ -3,7 +3,8 @@
 // last lines are kept for error messages and the readiness body.
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import type { Logger } from '../log/logger.js';
+import { isJsonl, type Logger } from '../log/logger.js';
+import { vllmLineFields } from '../log/vllm-line.js';
 import type { Redact } from '../log/redact.js';
 
 // vLLM prints `INFO 11-24 12:00:00 [api_server.py:1] …`, optionally behind `(APIServer pid=N) `;
@@ -43,12 +44,20 @@ export class OutputLog {
   /** Forward each line of `stream` to `logger` and remember it. Resolves when the stream ends. */
   follow(stream: Readable, name: 'stdout' | 'stderr', logger: Logger): Promise<void> {
     const rl = createInterface({ input: stream, crlfDelay: Infinity });
+    const jsonl = isJsonl(logger);
     rl.on('line', (raw) => {
       const line = this.#redact(raw);
       this.push(line);
       const m = LEVEL_RE.exec(line);
       const level = m ? LEVELS[m[1] as keyof typeof LEVELS] : 'info';
-      logger[level]({ stream: name }, line);
+      // In JSON lines vLLM's prefix becomes NIM's fields (file_name, line_number, …); readable logs keep the line as written.
+      const fields = jsonl ? vllmLineFields(line) : undefined;
+      if (fields) {
+        const { message, ...where } = fields;
+        logger[level]({ stream: name, ...where }, message);
+      } else {
+        logger[level]({ stream: name }, line);
+      }
     });
     return new Promise((resolve) => rl.once('close', resolve));
   }
