@@ -92,6 +92,8 @@ interface Setting {
   key: string;
   tokens: string[] | null;
   origin: Origin;
+  /** Put the new value where this layer puts it (at the end so far), not where the overridden one was. */
+  move?: boolean;
 }
 
 interface Entry {
@@ -150,8 +152,12 @@ function merge(settings: readonly Setting[]): { entries: Entry[]; removed: Remov
       continue;
     }
     const entry = { key: s.key, tokens: s.tokens, origin: s.origin, overrode };
-    if (prev) entries[i] = entry;
-    else entries.push(entry);
+    if (prev && !s.move) {
+      entries[i] = entry;
+    } else {
+      if (prev) entries.splice(i, 1);
+      entries.push(entry);
+    }
   }
   return { entries, removed };
 }
@@ -271,7 +277,8 @@ function tracingFor(input: EngineCommandInput): { args: string[]; env: Record<st
 function loraSettings(lora: LoraLaunch | undefined): Setting[] {
   if (!lora) return [];
   const origin = v('NIM_PEFT_SOURCE');
-  const set = fromFlags(loraEngineArgs(lora), 'LoRA', origin);
+  // Kept together, in src/lora/flags.ts's order: --lora-modules follows the limits it must fit (setLoraModules relies on it).
+  const set = fromFlags(loraEngineArgs(lora), 'LoRA', origin).map((s) => ({ ...s, move: true }));
   const removed = LORA_FLAGS.filter((f) => !set.some((s) => s.key === f)).map((key) => ({ key, tokens: null, origin }));
   return [...set, ...removed];
 }
