@@ -72,7 +72,7 @@ test('NIM_GPU_MEM_FRACTION / NIM_KVCACHE_PERCENT → --gpu-memory-utilization, t
   assert.throws(() => commandFor({}, [], { profile: p, inventory: busy }), SelectionError);
   for (const [name, value] of [['NIM_GPU_MEM_FRACTION', '0.3'], ['NIM_KVCACHE_PERCENT', '0.35']] as const) {
     const { cmd, selection, config } = commandFor({ [name]: value }, [], { profile: p, inventory: busy });
-    assert.deepEqual(flag(cmd, '--gpu-memory-utilization'), { value, by: name, layer: 'variable', overrode: [] });
+    assert.deepEqual(flag(cmd, '--gpu-memory-utilization'), { value, by: name, layer: 'variable', overrode: ["vLLM's default, passed explicitly=0.92"] });
     assert.equal(selection.evaluation.lowFreeMemory, false);
     assert.equal(gpuMemoryUtilization(selection.profile, config), Number(value));
   }

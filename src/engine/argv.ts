@@ -38,7 +38,10 @@ export type ArgvConfig = Pick<
   Config,
   'engineCommand' | 'servedModelName' | 'maxModelLen' | 'maxImagesPerPrompt' | 'passthroughArgs'
 > &
-  Partial<Pick<Config, 'engine' | 'cliArgs' | 'tensorParallelSize' | 'pipelineParallelSize' | 'tracing'>>;
+  Partial<Pick<Config, 'engine' | 'cliArgs' | 'tensorParallelSize' | 'pipelineParallelSize' | 'tracing'>> & {
+    /** An operator's GPU memory share set by other means than NIM_GPU_MEM_FRACTION (selection's GpuMemoryConfig hook). */
+    gpuMemoryUtilization?: number | undefined;
+  };
 
 export interface EngineCommandInput {
   manifest: Manifest;
@@ -191,8 +194,9 @@ function variableSettings(config: ArgvConfig, below: Entry[]): Setting[] {
   if (config.maxModelLen !== undefined) {
     out.push({ key: '--max-model-len', tokens: ['--max-model-len', String(config.maxModelLen)], origin: v('NIM_MAX_MODEL_LEN') });
   }
+  const share = config.gpuMemoryUtilization !== undefined ? { value: config.gpuMemoryUtilization, variable: 'the operator override' } : e?.gpuMemoryUtilization;
+  out.push(...valueSetting('--gpu-memory-utilization', share));
   if (!e) return out;
-  out.push(...valueSetting('--gpu-memory-utilization', e.gpuMemoryUtilization));
   out.push(...valueSetting('--max-num-seqs', e.maxNumSeqs));
   out.push(...boolSetting('--enable-prefix-caching', e.enableKvCacheReuse, true));
   out.push(...boolSetting('--enforce-eager', e.disableCudaGraph));
