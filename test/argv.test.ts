@@ -24,9 +24,11 @@ function build(profileYaml: string, opts: { config?: Partial<ArgvConfig>; gpus?:
   const config = { ...baseConfig, ...opts.config };
   const selection = selectProfile(manifest, inv(opts.gpus ?? 2), {
     modelProfile: undefined,
-    tensorParallelSize: opts.tp,
-    pipelineParallelSize: undefined,
+    tensorParallelSize: opts.tp ?? config.tensorParallelSize,
+    pipelineParallelSize: config.pipelineParallelSize,
     passthroughArgs: config.passthroughArgs,
+    cliArgs: config.cliArgs,
+    engine: config.engine,
   });
   return buildEngineCommand({ manifest, selection, config, host: '127.0.0.1', port: 9123 });
 }
@@ -70,7 +72,7 @@ test('--gpu-memory-utilization: always passed, and always the share selection ch
   assert.equal(util(buildEngineCommand({ manifest, selection, config, host: '127.0.0.1', port: 1 })), '0.7');
   // NIM_PASSTHROUGH_ARGS wins over everything, and the emitted value agrees with it.
   const pass = build('{tags: {llm_engine: vllm, precision: bf16}}', { config: { passthroughArgs: ['--gpu-memory-utilization', '0.6'] } });
-  assert.deepEqual(pass.args.filter((a, i) => pass.args[i - 1] === '--gpu-memory-utilization'), ['0.6', '0.6']);
+  assert.deepEqual(pass.args.filter((a, i) => pass.args[i - 1] === '--gpu-memory-utilization'), ['0.6']);
   // CPU profiles have no GPU memory to share.
   const cpu = build('{tags: {llm_engine: vllm, precision: bf16, device: cpu}}');
   assert.ok(!cpu.args.includes('--gpu-memory-utilization'));
@@ -89,10 +91,12 @@ test('--max-model-len: NIM_MAX_MODEL_LEN over the profile over the manifest', ()
   assert.deepEqual(plain.args.slice(12, 14), ['--max-model-len', '32768']);
   const profileOwn = build('{tags: {llm_engine: vllm, precision: bf16}, engine_args: [--max-model-len, "8192"]}', { model });
   assert.equal(profileOwn.args.filter((a) => a === '--max-model-len').length, 1);
-  assert.deepEqual(profileOwn.args.slice(-2), ['--max-model-len', '8192']);
+  assert.equal(profileOwn.args[profileOwn.args.indexOf('--max-model-len') + 1], '8192');
   const env = build('{tags: {llm_engine: vllm, precision: bf16}, engine_args: ["--max-model-len=8192"]}', { model, config: { maxModelLen: 4096 } });
   assert.equal(env.args.filter((a) => a.startsWith('--max-model-len')).length, 1);
   assert.deepEqual(env.args.slice(12, 14), ['--max-model-len', '4096']);
+  const mml = env.provenance!.args.find((a) => a.flag === '--max-model-len')!;
+  assert.deepEqual([mml.layer, mml.source, mml.overrode.map((o) => `${o.source}=${o.value}`)], ['variable', 'NIM_MAX_MODEL_LEN', ['model.max_model_len=32768', 'engine_args=8192']]);
 });
 
 test('--limit-mm-per-prompt for VLMs when NIM_MAX_IMAGES_PER_PROMPT is set, merged with the profile', () => {
@@ -113,16 +117,19 @@ test('LoRA profiles get --enable-lora and --max-lora-rank', () => {
   assert.deepEqual(cmd.args.slice(12), ['--dtype', 'bfloat16', '--gpu-memory-utilization', '0.92', '--enable-lora', '--max-lora-rank', '64', '--max-loras', '4']);
 });
 
-test('profile engine args come before NIM_PASSTHROUGH_ARGS, which come last', () => {
+test('NIM_PASSTHROUGH_ARGS win over the profile engine args: one occurrence per flag, new flags last', () => {
   const cmd = build('{tags: {llm_engine: vllm, precision: bf16}, engine_args: [--max-num-seqs, "8"], env: {MY_VAR: x}}', {
-    config: { passthroughArgs: ['--max-num-seqs', '2', '--enforce-eager'] },
+    config: { passthroughArgs: ['--max_num_seqs=2', '--enforce-eager'] },
   });
-  assert.deepEqual(cmd.args.slice(-5), ['--max-num-seqs', '8', '--max-num-seqs', '2', '--enforce-eager']);
+  assert.deepEqual(cmd.args.slice(-2), ['--max_num_seqs=2', '--enforce-eager']);
+  assert.equal(cmd.args.filter((a) => a.startsWith('--max')).length, 1);
+  const seqs = cmd.provenance!.args.find((a) => a.flag === '--max-num-seqs')!;
+  assert.deepEqual([seqs.value, seqs.layer, seqs.overrode], ['2', 'passthrough', [{ layer: 'profile', source: 'engine_args', value: '8' }]]);
   assert.equal(cmd.env.MY_VAR, 'x');
 });
 
 test('NIM_TENSOR_PARALLEL_SIZE is reflected in the command and the GPUs', () => {
-  const cmd = build('{tags: {llm_engine: vllm, precision: bf16, tp: 1}}', { gpus: 4, tp: 4 });
+  const cmd = build('{tags: {llm_engine: vllm, precision: bf16, tp: 1}}', { gpus: 4, tp: 4, config: { tensorParallelSize: 4 } });
   assert.equal(cmd.args[cmd.args.indexOf('--tensor-parallel-size') + 1], '4');
   assert.equal(cmd.env.CUDA_VISIBLE_DEVICES, 'GPU-0,GPU-1,GPU-2,GPU-3');
 });

@@ -142,7 +142,7 @@ test('select-profile: the profile, how it was chosen, the exact command and env'
     r.stdout.includes(
       "vllm serve nvidia/Nemotron-3-Content-Safety --host 127.0.0.1 --port <port> --served-model-name nvidia/nemotron-3-content-safety " +
         `--tensor-parallel-size 1 --pipeline-parallel-size 1 --max-model-len 32768 --dtype bfloat16 --gpu-memory-utilization 0.92 --limit-mm-per-prompt '{"image":2}' ` +
-        '--max-num-seqs 32 --api-key *** --max-num-seqs 8',
+        '--max-num-seqs 8 --api-key ***',
     ),
     r.stdout,
   );

@@ -6,7 +6,7 @@ import type { Manifest } from '../manifest/types.js';
 import type { ProfileEvaluation, Selection } from '../selection/types.js';
 import { checkCudaCompatibility, imageCudaVersion, type CudaCompatibility } from '../hardware/cuda-compat.js';
 import { DEFAULT_GPU_MEMORY_UTILIZATION, freeMiB } from '../selection/evaluate.js';
-import { formatCommandLine, maskArgs, maskEnv } from '../engine/argv.js';
+import { formatCommandLine, isSecretEnvName, maskArgs, maskEnv, MASK, type Origin, type Overridden, type Provenance } from '../engine/argv.js';
 
 export type ProfileStatus = 'runnable' | 'low-free-memory' | 'incompatible';
 
@@ -206,7 +206,36 @@ export interface SelectionReport {
   gpus: { index: number; uuid: string; name: string }[];
   notes: string[];
   servedModelName: string;
-  engine: { command: string; args: string[]; env: Record<string, string>; commandLine: string };
+  engine: { command: string; args: string[]; env: Record<string, string>; commandLine: string; provenance: Provenance | null };
+}
+
+const SECRET_FLAG_KEYS = new Set(['--api-key']);
+
+/** Provenance with secret values masked (the --api-key values, secret-looking env names). */
+function maskProvenance(p: Provenance, portPlaceholder: string): Provenance {
+  const argValue = (flag: string, value: string | null): string | null =>
+    value === null ? null : SECRET_FLAG_KEYS.has(flag) ? MASK : flag === '--port' ? portPlaceholder : value;
+  return {
+    args: p.args.map((a) => ({ ...a, value: argValue(a.flag, a.value), overrode: a.overrode.map((o) => ({ ...o, value: argValue(a.flag, o.value) })) })),
+    removed: p.removed.map((r) => ({ ...r, overrode: r.overrode.map((o) => ({ ...o, value: argValue(r.flag, o.value) })) })),
+    env: p.env.map((e) => {
+      const secret = isSecretEnvName(e.name);
+      return { ...e, value: secret ? MASK : e.value, overrode: e.overrode.map((o) => ({ ...o, value: secret ? MASK : o.value })) };
+    }),
+  };
+}
+
+/** "NIM_MAX_NUM_SEQS", "profile engine_args", "NIM_PASSTHROUGH_ARGS", "command line". */
+export function describeOrigin(o: Origin): string {
+  switch (o.layer) {
+    case 'variable':
+    case 'passthrough':
+      return o.source;
+    case 'command line':
+      return 'command line';
+    default:
+      return `${o.layer} ${o.source}`;
+  }
 }
 
 export const PORT_PLACEHOLDER = '<port>';
@@ -244,6 +273,7 @@ export function buildSelectionReport(input: {
       args: maskArgs(command.args),
       env: maskEnv(command.env),
       commandLine: formatCommandLine(command).replace(`'${PORT_PLACEHOLDER}'`, PORT_PLACEHOLDER),
+      provenance: command.provenance ? maskProvenance(command.provenance, PORT_PLACEHOLDER) : null,
     },
   };
 }
@@ -265,5 +295,22 @@ export function formatSelectionReport(r: SelectionReport): string {
   lines.push(...(env.length ? env.map(([k, v]) => `  ${k}=${v}`) : ['  <none>']));
   lines.push(`Engine command (${PORT_PLACEHOLDER} is a free loopback port chosen when serve starts the engine):`);
   lines.push(`  ${r.engine.commandLine}`);
+  if (r.engine.provenance) lines.push(...formatProvenance(r.engine.provenance));
   return `${lines.join('\n')}\n`;
+}
+
+/** "Where each engine argument and variable comes from" lines for the text report. */
+function formatProvenance(p: Provenance): string[] {
+  const show = (flag: string, value: string | null) => (value === null ? flag : flag === 'model' ? value : `${flag} ${value}`);
+  const over = (list: Overridden[], flag: string) =>
+    list.length ? ` (over ${list.map((o) => `${o.value === null ? 'set' : show(flag, o.value).replace(`${flag} `, '')} from ${describeOrigin(o)}`).join(', ')})` : '';
+  const rows = p.args.map((a) => [show(a.flag, a.value), `${describeOrigin(a)}${over(a.overrode, a.flag)}`] as const);
+  for (const r of p.removed) rows.push([`(removed) ${r.flag}`, `${describeOrigin(r)}${over(r.overrode, r.flag)}`]);
+  const envRows = p.env.map((e) => [`${e.name}=${e.value}`, `${describeOrigin(e)}${over(e.overrode, e.name)}`] as const);
+  const width = Math.min(48, Math.max(...[...rows, ...envRows].map(([l]) => l.length)));
+  const fmt = ([l, r]: readonly [string, string]) => `  ${l.padEnd(width)}  ← ${r}`;
+  const out = ['Where each engine argument comes from (layers, lowest first: manifest, profile, NIM_* variables, NIM_PASSTHROUGH_ARGS, command line):'];
+  out.push(...rows.map(fmt));
+  if (envRows.length) out.push('Where each engine environment variable comes from:', ...envRows.map(fmt));
+  return out;
 }

@@ -13,7 +13,11 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   serve: {
-    summary: 'detect GPUs, select a profile, start vLLM and serve the public API (default)',
+    summary: 'detect GPUs, select a profile, start vLLM and serve the public API (default); vLLM flags may follow',
+    run: async (args) => (await import('./serve.js')).serveCommand(args),
+  },
+  'nim-serve': {
+    summary: "the same as serve (NIM 2.x's name for it)",
     run: async (args) => (await import('./serve.js')).serveCommand(args),
   },
   'list-model-profiles': {
@@ -39,6 +43,7 @@ function usage(): string {
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(22)}${c.summary}`);
   return [
     'Usage: nim-supervisor [command] [options]',
+    '       nim-supervisor [serve] [--vllm-flag value …]   (vLLM flags win over every other setting)',
     '',
     'Commands:',
     ...lines,

@@ -10,21 +10,25 @@ import { buildSelectionReport, formatSelectionReport, withPortPlaceholder } from
 import { parseReportOptions } from './format-options.js';
 import { planLaunch, type PlanDeps } from './plan.js';
 
-export const SELECT_USAGE = `Usage: nim-supervisor select-profile [--json]
+export const SELECT_USAGE = `Usage: nim-supervisor select-profile [--json] [--vllm-flag value …]
 
-Print the profile serve would run (id, name, tags, how it was chosen) and the
-exact vLLM command line and environment, without starting anything.
+Print the profile serve would run (id, name, tags, how it was chosen), the
+exact vLLM command line and environment, and which layer set each engine
+argument (manifest, profile, NIM_* variable, NIM_PASSTHROUGH_ARGS, command
+line) and what it overrode -- without starting anything. vLLM flags given
+here are the command-line layer, as with \`serve --flag …\`.
 `;
 
 /** The engine's bind address: serve keeps vLLM on loopback and fronts it. */
 
 export async function selectProfileCommand(args: string[], deps: PlanDeps = {}): Promise<number> {
-  const opts = parseReportOptions('select-profile', args);
+  const own: string[] = args.filter((a) => a === '--json' || a === '-h' || a === '--help');
+  const opts = parseReportOptions('select-profile', own);
   if (opts.help) {
     process.stdout.write(SELECT_USAGE);
     return 0;
   }
-  const config = loadConfig(process.env);
+  const config = loadConfig(process.env, args.filter((a) => !own.includes(a)));
   const log = createLogger({ level: config.logLevel, jsonl: config.jsonlLogging, destination: process.stderr });
   for (const w of config.warnings) log.warn(w);
   const plan = await planLaunch(config, deps);

@@ -78,13 +78,28 @@ function listen(server: http.Server, config: Config): Promise<void> {
   });
 }
 
+export const SERVE_USAGE = `Usage: nim-supervisor serve [--dry-run [--json]] [--vllm-flag value …]
+       nim-supervisor nim-serve …   (the same; NIM 2.x's name)
+       docker run IMAGE [--vllm-flag value …]
+
+Detect the GPUs, select a profile, start vLLM on a private loopback port and
+serve the public API on NIM_SERVER_PORT. vLLM flags given here win over the
+profile, the NIM_* variables and NIM_PASSTHROUGH_ARGS (NIM 2.x's precedence);
+--host, --port and --uds belong to the supervisor and are refused.
+--dry-run prints what would run (as select-profile does) and starts nothing.
+Configuration: nim-supervisor help env; docs/configuration.md.
+`;
+
 export async function serveCommand(args: string[]): Promise<number> {
-  if (args.length > 0) {
-    throw new ConfigError(`serve takes no arguments, got: ${args.join(' ')}`, {
-      hint: 'configure serve with environment variables (docs/configuration.md); extra vLLM flags go in NIM_PASSTHROUGH_ARGS',
-    });
+  if (args.includes('-h') || args.includes('--help')) {
+    process.stdout.write(SERVE_USAGE);
+    return 0;
   }
-  const config = loadConfig();
+  if (args.includes('--dry-run')) {
+    const { selectProfileCommand } = await import('./select-profile.js');
+    return await selectProfileCommand(args.filter((a) => a !== '--dry-run'));
+  }
+  const config = loadConfig(process.env, args);
   const logger = createLogger({ level: config.logLevel, jsonl: config.jsonlLogging });
   for (const w of config.warnings) logger.warn(w);
   try {
@@ -203,6 +218,12 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     { host: config.serverHost, port: config.serverPort, tls: config.tls.mode, auth: config.apiKey ? 'api-key' : 'none' },
     `serving on ${scheme}://${config.serverHost}:${config.serverPort}`,
   );
+  // NIM_HEALTH_PORT: live/ready also on a plain-HTTP port, answered by the same handler as the public port's.
+  const healthServer =
+    config.healthPort === undefined
+      ? undefined
+      : await (await import('../server/health-port.js')).startHealthPort({ host: config.serverHost, port: config.healthPort, health: () => handler });
+  if (healthServer) logger.info({ port: config.healthPort }, `health endpoints also on http://${config.serverHost}:${config.healthPort}`);
 
   const { planLaunch } = await planning;
   const plan = await planLaunch(config, {
@@ -455,6 +476,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   // Let error responses already written reach their clients, then close everything.
   await closeServer(server);
   websockets.destroy(); // upgraded sockets are no longer the server's to close
+  if (healthServer) await closeServer(healthServer);
   proxy.destroy();
   gpuSampler.stop();
   lora?.adapters.close();

@@ -3,18 +3,20 @@
 // place, into a typed `Config`. Cross-variable rules (an API key given twice,
 // a worker index beyond the group) live here too. Names follow NIM's where NIM
 // has them; docs/configuration.md is generated from the table.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
 import { readTracingSettings, type TracingSettings } from '../tracing/settings.js';
 import { defaultCacheRoot } from '../cache/layout.js';
 import { parseModelLocation, type ModelLocation } from '../hub/uri.js';
-import type { LogLevel, TlsMode } from './kinds.js';
-import { readVariables } from './read.js';
+import { PYTHON_LEVEL } from './kinds.js';
+import { checkEngineFlags } from '../engine/flag-list.js';
+import { readVariables, type ReadResult } from './read.js';
 import { unknownVariableWarnings } from './unknown.js';
 import type { Values, VariableName } from './variables.js';
 
 export type { LogLevel, TlsMode } from './kinds.js';
+import type { LogLevel, TlsMode } from './kinds.js';
 
 export interface Config {
   /** Model manifest file (YAML). */
@@ -87,6 +89,12 @@ export interface Config {
   nvidiaVisibleDevices: string | undefined;
   /** Multi-node (LeaderWorkerSet + Ray): the group this pod belongs to. See docs/multi-node.md. */
   cluster: ClusterConfig;
+  /** NIM's engine-setting variables (src/engine/argv.ts maps them to vLLM flags), each with the variable that set it. */
+  engine: EngineVariables;
+  /** vLLM flags from the command line (`serve --max-num-seqs 8`): the highest layer. */
+  cliArgs: string[];
+  /** NIM_HEALTH_PORT: live/ready also on this plain-HTTP port. */
+  healthPort: number | undefined;
   /** The variables the environment set (for provenance: which layer set an engine flag). */
   variablesSet: ReadonlySet<VariableName>;
   /** Warnings to log once at start (older names read as new ones; unknown NIM_* variables). */
@@ -135,6 +143,33 @@ export interface ModelConfig {
   hfEndpoint: string;
   /** HF_TOKEN (or the older HUGGING_FACE_HUB_TOKEN); never logged. */
   hfToken: string | undefined;
+}
+
+/** A value and the variable that set it, as the operator wrote its name (an older 1.x name shows as such). */
+export interface Sourced<T> {
+  value: T;
+  variable: string;
+}
+
+/** NIM's engine settings (docs/configuration.md, "Engine settings"); absent = not set. */
+export interface EngineVariables {
+  gpuMemoryUtilization?: Sourced<number>;
+  maxNumSeqs?: Sourced<number>;
+  relaxMemConstraints: boolean;
+  /** Only with relaxMemConstraints (else a warning and undefined). */
+  numKvCacheSeqLens?: Sourced<number>;
+  enableKvCacheReuse?: Sourced<boolean>;
+  disableCudaGraph?: Sourced<boolean>;
+  enableAutoToolChoice?: Sourced<boolean>;
+  toolCallParser?: Sourced<string>;
+  toolParserPlugin?: Sourced<string>;
+  chatTemplate?: Sourced<string>;
+  trustCustomCode?: Sourced<boolean>;
+  guidedDecodingBackend?: Sourced<string>;
+  maxVideosPerPrompt?: Sourced<number>;
+  disableLogRequests?: Sourced<boolean>;
+  /** VLLM_LOGGING_LEVEL for the engine: from NIM_LOG_LEVEL when that is set and VLLM_LOGGING_LEVEL is not. */
+  logLevel?: Sourced<string>;
 }
 
 /** A LeaderWorkerSet group: LWS_* are injected by LeaderWorkerSet, NIM_* are ours. */
@@ -286,9 +321,17 @@ function readModel(v: Values, from: ReadonlyMap<VariableName, string>, env: Node
  * holds what the caller should log once its logger exists: older names read
  * in place of new ones, and NIM_* variables the supervisor does not know.
  */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cliArgs: readonly string[] = []): Config {
   const read = readVariables(env);
   const v = read.values;
+  const engine = readEngineVariables(read);
+  if (v.NIM_HEALTH_PORT !== undefined && v.NIM_HEALTH_PORT === v.NIM_SERVER_PORT) {
+    throw new ConfigError(`NIM_HEALTH_PORT=${v.NIM_HEALTH_PORT} is the same port as NIM_SERVER_PORT`, {
+      hint: 'give the health endpoints a port of their own, or unset NIM_HEALTH_PORT to serve them on the public port only',
+    });
+  }
+  checkEngineFlags(cliArgs, 'the command line');
+  checkEngineFlags(v.NIM_PASSTHROUGH_ARGS, 'NIM_PASSTHROUGH_ARGS');
   return {
     manifestPath: path.resolve(v.NIM_MANIFEST_PATH),
     modelProfile: v.NIM_MODEL_PROFILE,
@@ -341,10 +384,72 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     nvidiaVisibleDevices: v.NVIDIA_VISIBLE_DEVICES,
     cluster: readCluster(v, env),
     lora: readLora(v),
+    engine: engine.settings,
+    cliArgs: [...cliArgs],
+    healthPort: v.NIM_HEALTH_PORT,
     variablesSet: read.set,
-    warnings: [...read.warnings, ...unknownVariableWarnings(env)],
+    warnings: [...read.warnings, ...engine.warnings, ...unknownVariableWarnings(env)],
     tracing: readTracingSettings(v),
     metricsCompat: v.NIM_METRICS_COMPAT,
     model: readModel(v, read.from, env),
   };
+}
+
+/** The value of `name` with the name it was read under, when the environment set it. */
+function sourced<K extends VariableName>(read: ReadResult, name: K): Sourced<NonNullable<Values[K]>> | undefined {
+  const value = read.values[name];
+  if (!read.set.has(name) || value === undefined || value === null) return undefined;
+  return { value: value as NonNullable<Values[K]>, variable: read.from.get(name) ?? name };
+}
+
+/** Two names for one setting (NIM_GPU_MEM_FRACTION / NIM_KVCACHE_PERCENT …): the first wins, with a warning when they differ. */
+function either<T>(a: Sourced<T> | undefined, b: Sourced<T> | undefined, warnings: string[]): Sourced<T> | undefined {
+  if (a && b && a.value !== b.value) {
+    warnings.push(`${a.variable}=${String(a.value)} and ${b.variable}=${String(b.value)} set the same thing; ${a.variable} wins`);
+  }
+  return a ?? b;
+}
+
+function readEngineVariables(read: ReadResult): { settings: EngineVariables; warnings: string[] } {
+  const warnings: string[] = [];
+  const relax = read.values.NIM_RELAX_MEM_CONSTRAINTS;
+  let seqLens = sourced(read, 'NIM_NUM_KV_CACHE_SEQ_LENS');
+  if (seqLens && !relax) {
+    warnings.push(`${seqLens.variable}=${seqLens.value} is ignored: it sizes the KV cache only with NIM_RELAX_MEM_CONSTRAINTS=1 (as in NIM 1.x)`);
+    seqLens = undefined;
+  }
+  const chatTemplate = sourced(read, 'NIM_CHAT_TEMPLATE');
+  // An inline template holds Jinja markup; anything else is a file, and a missing file would only fail inside vLLM.
+  if (chatTemplate && !/[{][{%]/.test(chatTemplate.value)) mustExist(chatTemplate, 'a Jinja chat template file or an inline template');
+  const plugin = sourced(read, 'NIM_TOOL_PARSER_PLUGIN');
+  if (plugin) mustExist(plugin, 'a Python file that registers a tool parser');
+  const logLevel = read.set.has('NIM_LOG_LEVEL') && !read.set.has('VLLM_LOGGING_LEVEL')
+    ? { value: PYTHON_LEVEL[read.values.NIM_LOG_LEVEL], variable: read.from.get('NIM_LOG_LEVEL') ?? 'NIM_LOG_LEVEL' }
+    : undefined;
+  const settings: EngineVariables = {
+    gpuMemoryUtilization: either(sourced(read, 'NIM_GPU_MEM_FRACTION'), sourced(read, 'NIM_KVCACHE_PERCENT'), warnings),
+    maxNumSeqs: either(sourced(read, 'NIM_MAX_NUM_SEQS'), sourced(read, 'NIM_MAX_BATCH_SIZE'), warnings),
+    relaxMemConstraints: relax,
+    numKvCacheSeqLens: seqLens,
+    enableKvCacheReuse: sourced(read, 'NIM_ENABLE_KV_CACHE_REUSE'),
+    disableCudaGraph: sourced(read, 'NIM_DISABLE_CUDA_GRAPH'),
+    enableAutoToolChoice: sourced(read, 'NIM_ENABLE_AUTO_TOOL_CHOICE'),
+    toolCallParser: sourced(read, 'NIM_TOOL_CALL_PARSER'),
+    toolParserPlugin: plugin,
+    chatTemplate,
+    trustCustomCode: sourced(read, 'NIM_TRUST_CUSTOM_CODE'),
+    guidedDecodingBackend: sourced(read, 'NIM_GUIDED_DECODING_BACKEND'),
+    maxVideosPerPrompt: sourced(read, 'NIM_MAX_VIDEOS_PER_PROMPT'),
+    disableLogRequests: sourced(read, 'NIM_DISABLE_LOG_REQUESTS'),
+    logLevel,
+  };
+  return { settings, warnings };
+}
+
+function mustExist(s: Sourced<string>, what: string): void {
+  if (!existsSync(s.value)) {
+    throw new ConfigError(`${s.variable}=${JSON.stringify(s.value)} is invalid: expected ${what}, and no such file exists`, {
+      hint: 'mount the file into the container at that path, or fix the variable',
+    });
+  }
 }

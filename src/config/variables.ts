@@ -13,6 +13,7 @@ import {
   boolKind,
   contextLenKind,
   enumKind,
+  fractionKind,
   hostKind,
   HTTP_ORIGIN,
   HTTP_TOKEN,
@@ -31,7 +32,7 @@ import {
 } from './kinds.js';
 
 /** Where a variable comes from: NIM's 1.x or 2.x line, this project, or another system. */
-export type Generation = '1.x' | '2.x' | '1.x, 2.x' | 'ours' | 'LeaderWorkerSet' | 'CUDA' | 'container toolkit' | 'OpenTelemetry' | 'Hugging Face';
+export type Generation = '1.x' | '2.x' | '1.x, 2.x' | 'ours' | 'LeaderWorkerSet' | 'CUDA' | 'container toolkit' | 'OpenTelemetry' | 'Hugging Face' | 'vLLM';
 
 export const GROUPS = {
   model: { title: 'Model and profile', intro: '' },
@@ -40,6 +41,15 @@ export const GROUPS = {
     intro:
       'Serve any model without a manifest, download it before the engine with progress, run offline from the cache: ' +
       'see [model-cache.md](model-cache.md).',
+  },
+  engine: {
+    title: 'Engine settings',
+    intro:
+      "NIM's variables for vLLM settings, each mapped to the vLLM flag in the *Maps to* column. Precedence, lowest " +
+      'to highest: the profile (tags and `engine_args`) → these `NIM_*` variables → `NIM_PASSTHROUGH_ARGS` → flags ' +
+      'on the command line (`nim-supervisor serve --max-num-seqs 8`, `docker run IMAGE --max-num-seqs 8`). ' +
+      '`nim-supervisor select-profile` shows which layer set each engine argument and what it overrode. A boolean ' +
+      'set to `0` removes the flag a lower layer set (or, for `--enable-prefix-caching`, passes `--no-enable-prefix-caching`).',
   },
   server: { title: 'Server', intro: '' },
   security: {
@@ -305,6 +315,164 @@ export const TABLE = {
     description: 'The Hugging Face hub, or a mirror of it.',
     example: 'https://hf-mirror.example.com',
   },
+  // --- Engine settings (NIM variables → vLLM flags) ------------------------
+  NIM_GPU_MEM_FRACTION: {
+    kind: fractionKind(),
+    defaultText: "the profile's, else vLLM's default",
+    group: 'engine',
+    nim: '1.x',
+    engine: '--gpu-memory-utilization',
+    description:
+      "Share of each GPU's memory vLLM claims for weights, activations and KV cache. Selection's free-memory check " +
+      'uses the same value: a GPU qualifies when this share of its memory is free. Wins over `NIM_KVCACHE_PERCENT` when both are set.',
+    example: '0.5',
+  },
+  NIM_KVCACHE_PERCENT: {
+    kind: fractionKind(' (a fraction despite the name, as in NIM 1.x)'),
+    defaultText: "the profile's, else vLLM's default",
+    group: 'engine',
+    nim: '1.x',
+    engine: '--gpu-memory-utilization',
+    description: 'NIM 1.x name for the same setting as `NIM_GPU_MEM_FRACTION` (a fraction, e.g. `0.4`, not a percentage).',
+    example: '0.4',
+  },
+  NIM_MAX_NUM_SEQS: {
+    kind: intKind(1, 1_000_000),
+    defaultText: "the profile's, else vLLM's default",
+    group: 'engine',
+    nim: '1.x',
+    engine: '--max-num-seqs',
+    description: 'Most sequences (requests) the engine batches at once. Wins over `NIM_MAX_BATCH_SIZE` when both are set.',
+    example: '8',
+  },
+  NIM_MAX_BATCH_SIZE: {
+    kind: intKind(1, 1_000_000),
+    defaultText: "the profile's, else vLLM's default",
+    group: 'engine',
+    nim: '1.x',
+    engine: '--max-num-seqs',
+    description: 'NIM 1.x name for the same setting as `NIM_MAX_NUM_SEQS`.',
+    example: '8',
+  },
+  NIM_RELAX_MEM_CONSTRAINTS: {
+    kind: boolKind,
+    default: false,
+    group: 'engine',
+    nim: '1.x',
+    description:
+      'Skip the free-memory gate of automatic selection: a profile whose GPUs lack the free memory vLLM asks for is ' +
+      'selected anyway (with a warning), for shared GPUs and small cards where the operator has sized the engine by hand.',
+    example: '1',
+  },
+  NIM_NUM_KV_CACHE_SEQ_LENS: {
+    kind: intKind(1, 1_000_000),
+    defaultText: 'none',
+    group: 'engine',
+    nim: '1.x',
+    engine: '--num-gpu-blocks-override',
+    description:
+      'With `NIM_RELAX_MEM_CONSTRAINTS=1`: size the KV cache for this many full-length sequences, i.e. ' +
+      '⌈N × max model len ÷ block size⌉ blocks (block size from `--block-size`, else 16). Needs a context length ' +
+      '(`NIM_MAX_MODEL_LEN`, a flag, or the manifest). Without relax it is ignored with a warning, as in NIM 1.x.',
+    example: '2',
+  },
+  NIM_ENABLE_KV_CACHE_REUSE: {
+    kind: boolKind,
+    defaultText: "vLLM's default (on for most models)",
+    group: 'engine',
+    nim: '1.x',
+    engine: '--enable-prefix-caching',
+    description: 'Prefix caching: reuse the KV cache of a shared prompt prefix. `0` passes `--no-enable-prefix-caching`.',
+    example: '1',
+  },
+  NIM_DISABLE_CUDA_GRAPH: {
+    kind: boolKind,
+    defaultText: 'CUDA graphs on',
+    group: 'engine',
+    nim: '1.x, 2.x',
+    engine: '--enforce-eager',
+    description: 'Run eagerly, without CUDA graphs: less memory and a faster start, slower decoding.',
+    example: '1',
+  },
+  NIM_ENABLE_AUTO_TOOL_CHOICE: {
+    kind: boolKind,
+    defaultText: 'off',
+    group: 'engine',
+    nim: '1.x',
+    engine: '--enable-auto-tool-choice',
+    description:
+      'Let the model call tools on its own (`tool_choice: "auto"`). Needs a tool call parser (`NIM_TOOL_CALL_PARSER` ' +
+      'or `--tool-call-parser`); without one the supervisor stops before starting vLLM, which would fail.',
+    example: '1',
+  },
+  NIM_TOOL_CALL_PARSER: {
+    kind: stringKind,
+    defaultText: 'none',
+    group: 'engine',
+    nim: '1.x',
+    engine: '--tool-call-parser',
+    description: "The parser that turns the model's tool-call text into `tool_calls` (vLLM's names: `hermes`, `llama3_json`, `mistral`, …, or one from the plugin).",
+    example: 'llama3_json',
+  },
+  NIM_TOOL_PARSER_PLUGIN: {
+    kind: pathKind,
+    defaultText: 'none',
+    group: 'engine',
+    nim: '1.x',
+    engine: '--tool-parser-plugin',
+    description: 'A Python file that registers a custom tool call parser. Must exist.',
+    example: '/opt/nim/plugins/my_parser.py',
+  },
+  NIM_CHAT_TEMPLATE: {
+    kind: stringKind,
+    defaultText: "the model's own",
+    group: 'engine',
+    nim: '1.x',
+    engine: '--chat-template',
+    description: "A Jinja chat template file (must exist) or an inline template, used instead of the model's own.",
+    example: '/opt/nim/templates/chat.jinja',
+  },
+  NIM_TRUST_CUSTOM_CODE: {
+    kind: boolKind,
+    defaultText: 'off',
+    group: 'engine',
+    nim: '2.x',
+    engine: '--trust-remote-code',
+    renamedFrom: ['NIM_FORCE_TRUST_REMOTE_CODE', 'NIM_TRUST_REMOTE_CODE'],
+    description: "Allow the model repository's own Python code (custom architectures and tokenizers).",
+    example: '1',
+  },
+  NIM_GUIDED_DECODING_BACKEND: {
+    kind: enumKind(['auto', 'xgrammar', 'guidance', 'outlines', 'lm-format-enforcer']),
+    defaultText: "vLLM's default (`auto`)",
+    group: 'engine',
+    nim: '1.x',
+    engine: '--structured-outputs-config',
+    description:
+      'The default backend for structured output (`response_format`, `guided_json` …), passed as `{"backend": …}` ' +
+      '(vLLM ≥ 0.10.2 replaced `--guided-decoding-backend` with `--structured-outputs-config`).',
+    example: 'xgrammar',
+  },
+  NIM_MAX_VIDEOS_PER_PROMPT: {
+    kind: intKind(0, 1000),
+    defaultText: 'engine default',
+    group: 'engine',
+    nim: '1.x, 2.x',
+    engine: '--limit-mm-per-prompt',
+    description: "Vision-language models: videos allowed in one prompt (`{\"video\":N}`, merged with the profile's other modalities).",
+    example: '1',
+  },
+  NIM_DISABLE_LOG_REQUESTS: {
+    kind: boolKind,
+    defaultText: "vLLM's default (requests not logged)",
+    group: 'engine',
+    nim: '1.x',
+    engine: '--enable-log-requests',
+    description:
+      'Keep request details (prompts, sampling parameters) out of the engine log. `0` passes `--enable-log-requests`; ' +
+      '`1` removes it wherever a lower layer set it.',
+    example: '0',
+  },
 
   // --- Server ---------------------------------------------------------------
   NIM_SERVER_PORT: {
@@ -314,6 +482,16 @@ export const TABLE = {
     nim: '1.x, 2.x',
     description: 'The public port: management endpoints and the inference proxy.',
     example: '8080',
+  },
+  NIM_HEALTH_PORT: {
+    kind: intKind(1, 65535),
+    defaultText: 'none (health only on the public port)',
+    group: 'server',
+    nim: '2.x',
+    description:
+      'A second port, plain HTTP, that answers only `/v1/health/live` and `/v1/health/ready` (same bodies as the ' +
+      'public port), never behind the API key or TLS client certificates: for probes that cannot present them. Must differ from `NIM_SERVER_PORT`.',
+    example: '8001',
   },
   NIM_SERVER_HOST: {
     kind: stringKind,
@@ -716,7 +894,20 @@ export const TABLE = {
     default: 'info',
     group: 'logging',
     nim: '1.x, 2.x',
-    description: '`DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL`, any case. At `DEBUG`, fatal errors also print their stack trace.',
+    engine: 'env VLLM_LOGGING_LEVEL',
+    description:
+      '`DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL`, any case: the supervisor\'s level, and (when set) the engine\'s, ' +
+      'passed on as `VLLM_LOGGING_LEVEL` unless that is set. At `DEBUG`, fatal errors also print their stack trace.',
+    example: 'DEBUG',
+  },
+  VLLM_LOGGING_LEVEL: {
+    kind: logLevelKind,
+    defaultText: 'from `NIM_LOG_LEVEL` when that is set',
+    group: 'logging',
+    nim: 'vLLM',
+    description:
+      "vLLM's own log level. When unset and `NIM_LOG_LEVEL` is set, the engine gets `VLLM_LOGGING_LEVEL` from " +
+      '`NIM_LOG_LEVEL`; when set, it wins for the engine (NIM 2.x behaves the same).',
     example: 'DEBUG',
   },
   NIM_JSONL_LOGGING: {
@@ -725,7 +916,9 @@ export const TABLE = {
     group: 'logging',
     nim: '1.x, 2.x',
     description:
-      'One JSON object per line (`level`, `time`, `source`, `msg`, …) for the supervisor and the engine alike; engine lines carry `"source":"engine"` and `"stream":"stdout"|"stderr"`.',
+      "One JSON object per line, with the keys NIM's log collectors parse: `level` (`DEBUG` … `CRITICAL`), `time`, " +
+      '`message`, and where it came from: `source` (`supervisor` or `engine`); engine lines also carry `stream` ' +
+      "(`stdout`/`stderr`) and, taken from vLLM's prefix, `file_name`, `line_number` and `process`.",
     example: '1',
   },
   NIM_LOG_PROGRESS_INTERVAL: {

@@ -1,6 +1,13 @@
 // The supervisor's logger: pino, writing JSON lines when NIM_JSONL_LOGGING is on
 // and one readable line per record otherwise. Engine output goes through the
 // same logger as child records tagged `source: "engine"`.
+//
+// JSON lines carry the keys NIM documents for its JSONL logs, so collectors
+// that parse NIM's format parse ours: `level` (DEBUG … CRITICAL), `time`,
+// `message`, and where the line came from: `source` (supervisor or engine) and,
+// for engine lines, vLLM's `file_name` and `line_number` (and `process`, e.g.
+// "APIServer pid=42"). Source: NIM LLM 2.x "Logging and observability"
+// (docs.nvidia.com/nim/large-language-models/2.1.4/reference/logging-and-observability.html).
 import { Writable } from 'node:stream';
 import { pino, type Logger, type DestinationStream } from 'pino';
 import type { LogLevel } from '../config/env.js';
@@ -26,7 +33,10 @@ const LEVEL_LABELS: Record<number, string> = {
 const JSONL_LEVELS: Record<string, string> = { warn: 'WARNING', fatal: 'CRITICAL' };
 
 // Fields pino adds itself, or that the readable format shows in its own place.
-const OWN_FIELDS = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'source', 'stream']);
+const OWN_FIELDS = new Set(['level', 'time', 'message', 'pid', 'hostname', 'source', 'stream', 'file_name', 'line_number', 'process']);
+
+/** The key of the message in every record (NIM's JSONL name for it). */
+export const MESSAGE_KEY = 'message';
 
 /** Turn one pino JSON record into `2026-01-01T00:00:00.000Z INFO [engine] message key=value`. */
 export function formatReadable(line: string): string {
@@ -44,7 +54,7 @@ export function formatReadable(line: string): string {
     .filter(([k]) => !OWN_FIELDS.has(k))
     .map(([k, v]) => `${k}=${typeof v === 'string' ? JSON.stringify(v) : JSON.stringify(v)}`)
     .join(' ');
-  return `${time} ${level.padEnd(8)}${source} ${String(rec.msg ?? '')}${extras ? ` ${extras}` : ''}\n`;
+  return `${time} ${level.padEnd(8)}${source} ${String(rec[MESSAGE_KEY] ?? '')}${extras ? ` ${extras}` : ''}\n`;
 }
 
 function readableStream(out: NodeJS.WritableStream): DestinationStream {
@@ -61,6 +71,13 @@ function readableStream(out: NodeJS.WritableStream): DestinationStream {
 // child: pino writes a child's bindings after its parent's, and a second
 // `source` key would make every JSON line carry two.
 const roots = new WeakMap<Logger, Logger>();
+// Roots that write JSON lines (engine lines are then split into NIM's fields).
+const jsonlRoots = new WeakSet<Logger>();
+
+/** Whether `logger` writes JSON lines (NIM_JSONL_LOGGING). */
+export function isJsonl(logger: Logger): boolean {
+  return jsonlRoots.has(roots.get(logger) ?? logger);
+}
 
 export function createLogger(opts: LoggerOptions): Logger {
   const out = opts.destination ?? process.stdout;
@@ -70,11 +87,13 @@ export function createLogger(opts: LoggerOptions): Logger {
       level: opts.level,
       base: {},
       timestamp: pino.stdTimeFunctions.isoTime,
+      messageKey: MESSAGE_KEY,
       // NIM's JSONL format names the level, not a number, with Python's names (WARNING, CRITICAL).
       formatters: opts.jsonl ? { level: (label) => ({ level: JSONL_LEVELS[label] ?? label.toUpperCase() }) } : {},
     },
     dest,
   );
+  if (opts.jsonl) jsonlRoots.add(root);
   return sourceLogger(root, 'supervisor');
 }
 

@@ -4,7 +4,8 @@
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { engineLineLevel, RootCauseReader, stripEnginePrefixes, type EngineLevel } from '../log/engine-lines.js';
-import type { Logger } from '../log/logger.js';
+import { isJsonl, type Logger } from '../log/logger.js';
+import { vllmLineFields } from '../log/vllm-line.js';
 import type { Redact } from '../log/redact.js';
 
 export class OutputLog {
@@ -49,6 +50,7 @@ export class OutputLog {
   follow(stream: Readable, name: 'stdout' | 'stderr', logger: Logger): Promise<void> {
     const rl = createInterface({ input: stream, crlfDelay: Infinity });
     const levelOf = continuedLevels();
+    const jsonl = isJsonl(logger);
     rl.on('line', (raw) => {
       const line = this.#redact(raw);
       if (this.#hide(line)) {
@@ -56,7 +58,15 @@ export class OutputLog {
         return;
       }
       this.push(line);
-      logger[levelOf(line)]({ stream: name }, line);
+      const level = levelOf(line);
+      // In JSON lines vLLM's prefix becomes NIM's fields (file_name, line_number, …); readable logs keep the line as written.
+      const fields = jsonl ? vllmLineFields(line) : undefined;
+      if (fields) {
+        const { message, ...where } = fields;
+        logger[level]({ stream: name, ...where }, message);
+      } else {
+        logger[level]({ stream: name }, line);
+      }
     });
     return new Promise((resolve) => rl.once('close', resolve));
   }

@@ -3,7 +3,7 @@
 // documented in docs/selection.md.
 import type { ClusterConfig, Config, LoraConfig } from '../config/env.js';
 import type { GpuInfo, HardwareInventory } from '../hardware/types.js';
-import { lastFlagValue } from '../manifest/flags.js';
+import { lastValue } from '../engine/flag-list.js';
 import { PRECISIONS } from '../manifest/precision.js';
 import { profileNodes, type Manifest, type Profile } from '../manifest/types.js';
 import type { ProfileEvaluation } from './types.js';
@@ -28,7 +28,8 @@ export type GpuMemoryConfig = Pick<Config, 'passthroughArgs'> & { gpuMemoryUtili
 
 /** The configuration selection reads. */
 export type SelectionConfig = Pick<Config, 'modelProfile' | 'tensorParallelSize' | 'pipelineParallelSize' | 'passthroughArgs'> &
-  GpuMemoryConfig & {
+  GpuMemoryConfig &
+  Partial<Pick<Config, 'cliArgs' | 'engine'>> & {
   /**
    * The LeaderWorkerSet group this pod leads (absent = a single node). The
    * leader cannot see the workers' GPUs: it counts LWS_GROUP_SIZE nodes, each
@@ -70,25 +71,42 @@ function plural(n: number, word: string): string {
 }
 
 /** A usable --gpu-memory-utilization value (0 < x <= 1), else undefined. */
-function share(raw: string | number | undefined): number | undefined {
-  const n = raw === undefined ? Number.NaN : Number(raw);
+function share(raw: string | number | null | undefined): number | undefined {
+  const n = raw === undefined || raw === null ? Number.NaN : Number(raw);
   return Number.isFinite(n) && n > 0 && n <= 1 ? n : undefined;
+}
+
+/** The flags above the profile, in precedence order: NIM_PASSTHROUGH_ARGS, then the command line. */
+function overrideArgs(config: Pick<Config, 'passthroughArgs'> & Partial<Pick<Config, 'cliArgs'>>): string[] {
+  return [...config.passthroughArgs, ...(config.cliArgs ?? [])];
 }
 
 /**
  * The --gpu-memory-utilization the engine will run with, as a share of each
- * GPU's total memory: NIM_PASSTHROUGH_ARGS, else the operator's override
- * (config.gpuMemoryUtilization), else the profile's engine_args, else
- * DEFAULT_GPU_MEMORY_UTILIZATION. An unusable passthrough value is left for
- * vLLM to reject and does not change the check.
+ * GPU's total memory, by the precedence the engine command follows
+ * (src/engine/argv.ts): the command line, NIM_PASSTHROUGH_ARGS, the operator's
+ * override (config.gpuMemoryUtilization, or NIM_GPU_MEM_FRACTION /
+ * NIM_KVCACHE_PERCENT), the profile's engine_args, else
+ * DEFAULT_GPU_MEMORY_UTILIZATION. An unusable value above the profile is left
+ * for vLLM to reject and does not change the check.
  */
-export function gpuMemoryUtilization(profile: Profile, config: GpuMemoryConfig): number {
+export function gpuMemoryUtilization(profile: Profile, config: GpuMemoryConfig & Partial<Pick<Config, 'cliArgs' | 'engine'>>): number {
+  const flag = (args: readonly string[]) => share(lastValue(args, '--gpu-memory-utilization'));
   return (
-    share(lastFlagValue(config.passthroughArgs, '--gpu-memory-utilization')) ??
+    flag(config.cliArgs ?? []) ??
+    flag(config.passthroughArgs) ??
     share(config.gpuMemoryUtilization) ??
-    share(lastFlagValue(profile.engineArgs, '--gpu-memory-utilization')) ??
+    share(config.engine?.gpuMemoryUtilization?.value) ??
+    flag(profile.engineArgs) ??
     DEFAULT_GPU_MEMORY_UTILIZATION
   );
+}
+
+/** tp or pp after every override: the command line, NIM_PASSTHROUGH_ARGS, the NIM_* variable, else the profile's tag. */
+function parallelSize(flag: string, variable: number | undefined, tag: number, config: SelectionConfig): number {
+  const raw = lastValue(overrideArgs(config), flag);
+  const n = typeof raw === 'string' ? Number(raw) : Number.NaN;
+  return Number.isSafeInteger(n) && n >= 1 ? n : (variable ?? tag);
 }
 
 /** Order for picking GPUs: most free memory first (unknown = all of it), then lowest index. */
@@ -141,8 +159,8 @@ export function evaluateProfile(profile: Profile, inventory: HardwareInventory, 
 }
 
 function evaluateOnHardware(profile: Profile, inventory: HardwareInventory, config: SelectionConfig): ProfileEvaluation {
-  const tp = config.tensorParallelSize ?? profile.tags.tp;
-  const pp = config.pipelineParallelSize ?? profile.tags.pp;
+  const tp = parallelSize('--tensor-parallel-size', config.tensorParallelSize, profile.tags.tp, config);
+  const pp = parallelSize('--pipeline-parallel-size', config.pipelineParallelSize, profile.tags.pp, config);
   const nodes = profileNodes(profile.tags);
   const group = config.cluster?.groupSize ?? 1;
   const util = gpuMemoryUtilization(profile, config);
@@ -288,7 +306,19 @@ function evaluateOnHardware(profile: Profile, inventory: HardwareInventory, conf
       );
     }
   }
-  return { ...base, compatible: true, gpusNeeded: n, gpusPerNode: perNode, gpus, notes, lowFreeMemory: short.length > 0 };
+  // NIM_RELAX_MEM_CONSTRAINTS: the shortfall stays in the notes, but is no gate (select.ts warns when it picks such a profile).
+  const relaxed = short.length > 0 && config.engine?.relaxMemConstraints === true;
+  if (relaxed) notes.push('free-memory check skipped (NIM_RELAX_MEM_CONSTRAINTS=1)');
+  return {
+    ...base,
+    compatible: true,
+    gpusNeeded: n,
+    gpusPerNode: perNode,
+    gpus,
+    notes,
+    lowFreeMemory: short.length > 0 && !relaxed,
+    ...(relaxed ? { memoryCheckRelaxed: true } : {}),
+  };
 }
 
 /** Evaluate every profile of the manifest, in manifest order. */

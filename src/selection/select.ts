@@ -194,7 +194,7 @@ export function selectProfile(manifest: Manifest, inventory: HardwareInventory, 
             ' | ',
           )})`,
           {
-            hint: `free the GPUs (an engine left behind?), lower --gpu-memory-utilization with NIM_PASSTHROUGH_ARGS, or set NIM_MODEL_PROFILE to start one anyway${onCpuAnyway}`,
+            hint: `free the GPUs (an engine left behind?), lower NIM_GPU_MEM_FRACTION (--gpu-memory-utilization), set NIM_RELAX_MEM_CONSTRAINTS=1 to skip this check, or set NIM_MODEL_PROFILE to start one anyway${onCpuAnyway}`,
           },
         );
       }
@@ -214,6 +214,12 @@ export function selectProfile(manifest: Manifest, inventory: HardwareInventory, 
 
   }
 
+  if (chosen.memoryCheckRelaxed) {
+    warnings.push(
+      `NIM_RELAX_MEM_CONSTRAINTS=1: starting ${chosen.profile.name} although its GPUs lack the free memory vLLM asks for ` +
+        `(${chosen.notes.filter((n) => n.includes('free of')).join('; ')}); lower NIM_GPU_MEM_FRACTION if vLLM runs out of memory`,
+    );
+  }
   return {
     profile: chosen.profile,
     evaluation: chosen,

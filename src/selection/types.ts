@@ -1,6 +1,7 @@
 // The outcome of profile selection.
 import type { GpuInfo } from '../hardware/types.js';
 import type { Profile } from '../manifest/types.js';
+import type { Provenance } from '../engine/argv.js';
 
 export interface ProfileEvaluation {
   profile: Profile;
@@ -28,6 +29,8 @@ export interface ProfileEvaluation {
    * vLLM's start-up check can never disagree.
    */
   gpuMemoryUtilization: number;
+  /** Short of free memory, but NIM_RELAX_MEM_CONSTRAINTS lifted the gate. */
+  memoryCheckRelaxed?: boolean;
   /** Remarks that are not reasons: the GPUs it would use, why memory is low, MIG use … */
   notes: string[];
   /** GPUs it would run on, ascending index (empty for CPU and incompatible profiles). */
@@ -60,4 +63,6 @@ export interface EngineCommand {
   args: string[];
   /** Added on top of the supervisor's own environment. */
   env: Record<string, string>;
+  /** Which layer set each argument and variable, and what it overrode (src/engine/argv.ts). */
+  provenance?: Provenance;
 }

@@ -107,6 +107,10 @@ export const FLAGS: readonly FlagSpec[] = [
     choices: ['auto', 'bfloat16', 'fp8', 'fp8_e4m3', 'fp8_e5m2', 'fp8_inc'],
   }),
   f('enable_prefix_caching', ['--enable-prefix-caching'], 'bool_opt'),
+  // CacheConfig.num_gpu_blocks_override (vllm/config/cache.py, v0.11.0): NIM_NUM_KV_CACHE_SEQ_LENS sizes the KV cache with it.
+  f('num_gpu_blocks_override', ['--num-gpu-blocks-override'], 'int'),
+  // StructuredOutputsConfig as JSON (vllm/engine/arg_utils.py, v0.11.0; PR #22772 replaced --guided-decoding-backend).
+  f('structured_outputs_config', ['--structured-outputs-config'], 'json', { default: {} }),
   f('cpu_offload_gb', ['--cpu-offload-gb'], 'float', { default: 0 }),
   f('limit_mm_per_prompt', ['--limit-mm-per-prompt'], 'json', { default: {} }),
   f('enable_lora', ['--enable-lora'], 'bool_opt'),

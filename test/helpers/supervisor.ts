@@ -43,7 +43,9 @@ export async function startSupervisor(env: Record<string, string | undefined> = 
       .filter((l) => l.startsWith('{'))
       .flatMap((l) => {
         try {
-          return [JSON.parse(l) as Record<string, unknown>];
+          const rec = JSON.parse(l) as Record<string, unknown>;
+          // Records carry NIM's `message`; tests written against pino's `msg` still read it.
+          return [{ msg: rec.message, ...rec }];
         } catch {
           return [];
         }
