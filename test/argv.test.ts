@@ -71,8 +71,8 @@ test('--gpu-memory-utilization: always passed, and always the share selection ch
   // NIM_PASSTHROUGH_ARGS wins over everything, and the emitted value agrees with it.
   const pass = build('{tags: {llm_engine: vllm, precision: bf16}}', { config: { passthroughArgs: ['--gpu-memory-utilization', '0.6'] } });
   assert.deepEqual(pass.args.filter((a, i) => pass.args[i - 1] === '--gpu-memory-utilization'), ['0.6', '0.6']);
-  // CPU profiles have no GPU memory to share.
-  const cpu = build('{tags: {llm_engine: vllm, precision: bf16, device: cpu}}');
+  // CPU profiles have no GPU memory to share (chosen automatically only on a host without GPUs).
+  const cpu = build('{tags: {llm_engine: vllm, precision: bf16, device: cpu}}', { gpus: 0 });
   assert.ok(!cpu.args.includes('--gpu-memory-utilization'));
 });
 

@@ -73,7 +73,7 @@ describe('download-to-cache', () => {
     const env = { ...process.env, NIM_MODEL_PATH: `hf://${REPO}`, HF_ENDPOINT: hub.url, NIM_CACHE_PATH: cache, NIM_DOWNLOAD_LOG_INTERVAL: '0.1' };
     const bad = startNode('src/cli/main.js', ['download-to-cache', '--profile', 'vllm-fp8-tp9-pp1'], { env });
     assert.equal((await bad.exited).code, 2);
-    assert.match(bad.stderr(), /--profile "vllm-fp8-tp9-pp1" matches no profile.*valid values: default, [0-9a-f]{64} \(vllm-bf16-tp1-pp1\)/s);
+    assert.match(bad.stderr(), /--profile "vllm-fp8-tp9-pp1" matches no profile.*valid values: default, [0-9a-f]{8,64} \(vllm-bf16-tp1-pp1\)/s);
 
     hub.knobs.bytesPerSecond = 400 * 1024;
     const ok = startNode('src/cli/main.js', ['download-to-cache', '-p', 'vllm-bf16-tp2-pp1'], { env });

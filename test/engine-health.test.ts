@@ -62,6 +62,8 @@ describe('a wedged engine (kill -STOP of its process group)', () => {
       NIM_ENGINE_RESTART_BACKOFF: '0',
       VLLM_SIM_ENGINE_CORE_PROCESS: '1',
       VLLM_SIM_TOKEN_MS: '50',
+      // Restarts and state changes are DEBUG records since the start-up report (#14) took over INFO.
+      NIM_LOG_LEVEL: 'DEBUG',
     });
     await sup.waitReady();
     const { pid } = await sup.engine();
@@ -139,6 +141,7 @@ describe('readiness hysteresis (NIM_HEALTH_FAILURE_THRESHOLD, NIM_HEALTH_CHECK_T
       NIM_HEALTH_CHECK_TIMEOUT: '0.4',
       NIM_HEALTH_FAILURE_THRESHOLD: '3',
       NIM_ENGINE_UNHEALTHY_TIMEOUT: '0',
+      NIM_LOG_LEVEL: 'DEBUG',
     });
     await sup.waitReady();
     await writeFile(healthFile, 'slow');
