@@ -97,7 +97,8 @@ describe('many streams with random client aborts', () => {
 
     // Every abort reached the engine.
     await waitFor(async () => sample(await engineMetrics(), ABORTS) - abortsBefore === aborted, {
-      timeoutMs: 10_000,
+      // Generous: on a loaded 2-core machine the engine counts the last aborts seconds later.
+      timeoutMs: 30_000,
       what: `${aborted} aborts counted by the engine`,
     });
     await sleep(3500);

@@ -225,8 +225,12 @@ describe('the proxy boundary (echo engine)', () => {
     assert.equal((await sup.proc.exited).code, 0);
   });
 
+  // What clients' requests brought to the engine: the supervisor's own read of the
+  // engine's /version (once it is ready, #15) may land at any moment and is left out.
   const engineSaw = async (): Promise<Array<{ method: string; url: string; headers: Record<string, string> }>> =>
-    await json(await fetch(`http://127.0.0.1:${enginePort}/__received`));
+    ((await json(await fetch(`http://127.0.0.1:${enginePort}/__received`))) as Array<{ method: string; url: string; headers: Record<string, string> }>).filter(
+      (r) => r.url !== '/version',
+    );
 
   test('path tricks never reach engine-internal routes', async () => {
     const before = (await engineSaw()).length;

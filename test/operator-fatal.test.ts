@@ -67,7 +67,7 @@ describe('fatal errors, printed once', () => {
 
   test('`npx nim-supervisor serve` without vllm on PATH: the hint names npm start and the simulator', async () => {
     const r = await run('npx', ['nim-supervisor', 'serve'], {
-      env: { ...process.env, NIM_SERVER_PORT: String(await freePort()), NIM_SERVER_HOST: '127.0.0.1', npm_config_update_notifier: 'false', PATH: pathWith(fakeNvidiaSmiDir).split(path.delimiter).filter((d) => d !== binDir).join(path.delimiter) },
+      env: { ...process.env, NIM_SERVER_PORT: String(await freePort()), NIM_SERVER_HOST: '127.0.0.1', npm_config_update_notifier: 'false', PATH: (process.env.PATH ?? '').split(path.delimiter).filter((d) => d !== binDir).join(path.delimiter) },
       timeoutMs: 60_000,
     });
     assert.equal(r.code, 2, r.stdout + r.stderr);

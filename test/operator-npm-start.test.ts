@@ -104,7 +104,8 @@ function npmEnv(port: number, extra: Record<string, string> = {}): NodeJS.Proces
   return {
     ...process.env,
     // The fake nvidia-smi without FAKE_NVIDIA_SMI acts like a host without a driver: the CPU profile.
-    PATH: pathWith(fakeNvidiaSmiDir),
+    // No fake nvidia-smi: a host without any NVIDIA GPU, where the CPU profile is the automatic choice (#12).
+    PATH: process.env.PATH ?? '',
     NIM_SERVER_PORT: String(port),
     NIM_SERVER_HOST: '127.0.0.1',
     NIM_JSONL_LOGGING: '0',
