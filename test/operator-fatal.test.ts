@@ -61,7 +61,7 @@ describe('fatal errors, printed once', () => {
     const fatal = sup.logs().filter((r) => r.level === 'CRITICAL');
     assert.equal(fatal.length, 1);
     assert.equal(fatal[0]!.exitCode, 2);
-    assert.match(String(fatal[0]!.msg), /matches no profile/);
+    assert.match(String(fatal[0]!.message ?? fatal[0]!.msg), /matches no profile/);
     assert.equal(sup.proc.stderr().trim().split('\n').length, 1);
   });
 

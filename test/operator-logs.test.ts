@@ -233,7 +233,7 @@ describe('start-up report', () => {
     state.state = 'ready';
     tick(); // ready: no progress line
     report.close();
-    const msgs = records.map((r) => r.msg);
+    const msgs = records.map((r) => r.message ?? r.msg);
     assert.deepEqual(msgs, [
       'hardware detected after 0.12 s: 2 GPUs: 2 × NVIDIA H100 80GB HBM3',
       'profile selected after 0.25 s: 04bc9723 (vllm-fp8-tp2-pp1-h100-latency), automatically',
@@ -258,7 +258,7 @@ describe('start-up report', () => {
     report.spawned(3, 2, 1, 1);
     report.engineReady();
     assert.deepEqual(
-      records.map((r) => r.msg),
+      records.map((r) => r.message ?? r.msg),
       [
         'engine spawned after 5.00 s: pid 1, loading the model',
         'ready: http://localhost:8000 model m in 5.00 s',
@@ -278,7 +278,7 @@ describe('start-up report', () => {
   });
 
   test('the readable format shows a phase record\'s words only', () => {
-    const line = formatReadable(JSON.stringify({ level: 30, time: 0, source: 'supervisor', msg: 'ready: http://localhost:8000 model m in 1.00 s', phase: 'ready', elapsedS: 1, url: 'x' }));
+    const line = formatReadable(JSON.stringify({ level: 30, time: 0, source: 'supervisor', message: 'ready: http://localhost:8000 model m in 1.00 s', phase: 'ready', elapsedS: 1, url: 'x' }));
     assert.match(line, /INFO {5}\[supervisor\] ready: http:\/\/localhost:8000 model m in 1\.00 s\n$/);
   });
 });
