@@ -3,6 +3,7 @@
 // order on SIGTERM/SIGINT or when the engine fails.
 import http from 'node:http';
 import https from 'node:https';
+import type net from 'node:net';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig, packageRoot, type Config } from '../config/env.js';
@@ -20,6 +21,7 @@ import { shortId } from '../log/lists.js';
 import { createRedactor, secretValues } from '../log/redact.js';
 import { findExecutable } from '../process/executable.js';
 import { closeServer } from '../server/close-server.js';
+import { Edge } from '../edge/edge-server.js';
 import { createCors } from '../server/cors.js';
 import { sendError } from '../server/errors.js';
 import { loadTlsOptions } from '../server/tls.js';
@@ -42,6 +44,7 @@ function loadRuntime() {
     import('../server/app.js'),
     import('../server/proxy.js'),
     import('../server/websocket-proxy.js'),
+    import('../edge/fast-proxy.js'),
   ]);
 }
 
@@ -52,7 +55,7 @@ function supervisorVersion(): string {
   return (JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
-function listen(server: http.Server, config: Config): Promise<void> {
+function listen(server: net.Server, config: Config): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       server.off('listening', onListening);
@@ -74,7 +77,7 @@ function listen(server: http.Server, config: Config): Promise<void> {
     };
     server.once('error', onError);
     server.once('listening', onListening);
-    server.listen(config.serverPort, config.serverHost);
+    server.listen({ port: config.serverPort, host: config.serverHost, backlog: config.listenBacklog });
   });
 }
 
@@ -112,25 +115,48 @@ export async function serveCommand(args: string[]): Promise<number> {
   }
 }
 
-/** The public server: HTTP, or HTTPS (optionally requiring client certificates) per NIM_SSL_MODE. */
-function createPublicServer(config: Config, handler: http.RequestListener): http.Server {
+/** node:http's limits for the public port (slowloris, whole request, idle keep-alive). */
+function publicServerOptions(config: Config): http.ServerOptions {
   if (config.headersTimeoutMs > config.requestTimeoutMs) {
     throw new ConfigError(
       `NIM_HEADERS_TIMEOUT (${config.headersTimeoutMs / 1000} s) is longer than NIM_REQUEST_TIMEOUT (${config.requestTimeoutMs / 1000} s)`,
       { hint: 'the whole request cannot take less time than its headers' },
     );
   }
-  const tls = loadTlsOptions(config.tls);
-  const options: http.ServerOptions = {
+  return {
     headersTimeout: config.headersTimeoutMs, // slowloris: headers must arrive in time
     requestTimeout: config.requestTimeoutMs, // and the whole request, body included
     keepAliveTimeout: config.keepAliveTimeoutMs,
     // Node checks those timeouts on this interval (default 30 s): check often enough to enforce them.
     connectionsCheckingInterval: Math.max(100, Math.min(1000, config.headersTimeoutMs / 2)),
   };
+}
+
+/** A health-only public server (a multi-node worker): HTTP, or HTTPS per NIM_SSL_MODE. */
+function createPublicServer(config: Config, handler: http.RequestListener): http.Server {
+  const options = publicServerOptions(config);
+  const tls = loadTlsOptions(config.tls);
   const server = tls ? https.createServer({ ...options, ...tls }, handler) : http.createServer(options, handler);
   if (config.maxConnections > 0) server.maxConnections = config.maxConnections;
   return server;
+}
+
+/**
+ * The public port (src/edge): TLS per NIM_SSL_MODE is terminated by the edge;
+ * inference requests take its fast path, the rest `handler` on node:http.
+ */
+function createPublicEdge(config: Config, handler: http.RequestListener): { edge: Edge; server: http.Server } {
+  const options = publicServerOptions(config);
+  const server = http.createServer(options, handler);
+  const edge = new Edge({
+    fallback: server,
+    tls: loadTlsOptions(config.tls),
+    headersTimeoutMs: config.headersTimeoutMs,
+    requestTimeoutMs: config.requestTimeoutMs,
+    keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+    maxConnections: config.maxConnections,
+  });
+  return { edge, server };
 }
 
 /**
@@ -208,11 +234,11 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   let handler: http.RequestListener = (req, res) => {
     if (!cors.apply(req, res)) bootRoutes(req, res);
   };
-  const server = createPublicServer(config, (req, res) => handler(req, res));
+  const { edge, server } = createPublicEdge(config, (req, res) => handler(req, res));
   // Every request with an Upgrade header comes here instead (upgrade.ts decides what it gets).
   let upgrade: UpgradeHandler = bootUpgradeHandler(server);
   server.on('upgrade', (req: http.IncomingMessage, socket, head: Buffer) => upgrade(req, socket, head));
-  await listen(server, config);
+  await listen(edge.server, config);
   const scheme = config.tls.mode === 'DISABLED' ? 'http' : 'https';
   logger.info(
     { host: config.serverHost, port: config.serverPort, tls: config.tls.mode, auth: config.apiKey ? 'api-key' : 'none' },
@@ -374,6 +400,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     { createApp, guardRequestTargets },
     { createEngineProxy },
     { createUpgradeHandler },
+    { FastProxy },
   ] = await loadRuntime();
   const metrics = createSupervisorMetrics();
   trackEngineState(metrics.registry, lifecycle);
@@ -453,6 +480,25 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   tracing?.watch(lifecycle);
   const guarded = guardRequestTargets(app, metrics, cors);
   handler = tracing ? tracing.wrap(guarded) : guarded;
+  // Inference routes on the edge's fast path; with tracing on, node:http serves them (spans need its request objects).
+  const fast = tracing
+    ? undefined
+    : new FastProxy({
+        target: () => engineUrl(),
+        lifecycle,
+        inflight,
+        metrics,
+        logger,
+        maxRequestBodyBytes: config.maxRequestBodyBytes,
+        maxInflight: config.maxInflightRequests,
+        apiKey: config.apiKey,
+        cors: config.cors,
+        sseKeepAliveIntervalMs: config.sseKeepAliveIntervalMs,
+        keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+        engineKeepAliveMs: endpoint.keepAliveMs,
+        onEngineResponse: lora && loraHooks && loraMetrics ? loraHooks.peekAdapterResponses(lora.adapters, loraMetrics) : undefined,
+      });
+  edge.setFast(fast);
   const websockets = createUpgradeHandler({
     server,
     target: () => engineUrl(),
@@ -474,10 +520,11 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   await leader?.close(); // the Ray head goes after vLLM
 
   // Let error responses already written reach their clients, then close everything.
-  await closeServer(server);
+  await edge.close();
   websockets.destroy(); // upgraded sockets are no longer the server's to close
   if (healthServer) await closeServer(healthServer);
   proxy.destroy();
+  fast?.destroy();
   gpuSampler.stop();
   lora?.adapters.close();
   await tracing?.close();

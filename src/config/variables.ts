@@ -629,6 +629,18 @@ export const TABLE = {
     description: 'Client connections accepted at once; beyond it new connections are dropped.',
     example: '10000',
   },
+  NIM_LISTEN_BACKLOG: {
+    kind: intKind(1),
+    default: 4096,
+    group: 'limits',
+    nim: 'ours',
+    description:
+      "Length of the public port's queue of connections not yet accepted (listen(2)'s backlog). A burst of " +
+      'connections beyond it makes the kernel drop SYNs, and those clients wait 1 s, 3 s… for retransmits. The ' +
+      'kernel caps it at `net.core.somaxconn` (4096 on current kernels; a namespaced sysctl a pod may raise in ' +
+      '`securityContext.sysctls`).',
+    example: '16384',
+  },
   NIM_MAX_INFLIGHT_REQUESTS: {
     kind: intKind(0),
     default: 10_000,

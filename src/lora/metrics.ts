@@ -49,28 +49,41 @@ const PEEK_BYTES = 1024;
 const MODEL_FIELD = /"model"\s*:\s*"((?:[^"\\]|\\.)*)"/;
 
 /**
- * A proxy hook: count the response under its adapter when its `model` is one
- * the supervisor served. Reads at most the first kilobyte; never alters the stream.
+ * Per engine response: undefined for an error status, else a peek that reads
+ * the first body bytes (at most a kilobyte) and counts the response under its
+ * adapter when its `model` is one the supervisor served; it returns true once
+ * it has seen enough. Never alters the stream. Used by the edge's fast path.
  */
-export function countAdapterResponses(adapters: LoraAdapters, metrics: LoraMetrics): (res: IncomingMessage) => void {
-  return (res) => {
-    if ((res.statusCode ?? 0) >= 400) return;
+export function peekAdapterResponses(adapters: LoraAdapters, metrics: LoraMetrics): (status: number) => ((chunk: Buffer) => boolean) | undefined {
+  return (status) => {
+    if (status >= 400) return undefined;
     let seen = '';
-    const onData = (chunk: Buffer): void => {
+    return (chunk) => {
       seen += chunk.toString('utf8', 0, Math.min(chunk.length, PEEK_BYTES));
       const m = MODEL_FIELD.exec(seen);
       if (m) {
-        res.off('data', onData);
         let name: string;
         try {
           name = JSON.parse(`"${m[1]}"`) as string;
         } catch {
-          return;
+          return true;
         }
         if (adapters.isAdapter(name)) metrics.requests.inc({ adapter: name });
-      } else if (seen.length >= PEEK_BYTES) {
-        res.off('data', onData);
+        return true;
       }
+      return seen.length >= PEEK_BYTES;
+    };
+  };
+}
+
+/** The same hook for the node:http path (server/proxy.ts): reads the engine response's first data events. */
+export function countAdapterResponses(adapters: LoraAdapters, metrics: LoraMetrics): (res: IncomingMessage) => void {
+  const start = peekAdapterResponses(adapters, metrics);
+  return (res) => {
+    const peek = start(res.statusCode ?? 0);
+    if (peek === undefined) return;
+    const onData = (chunk: Buffer): void => {
+      if (peek(chunk)) res.off('data', onData);
     };
     res.on('data', onData);
   };

@@ -11,6 +11,7 @@ import type { Lifecycle } from '../engine/lifecycle.js';
 import type { Logger } from '../log/logger.js';
 import type { SupervisorMetrics } from '../metrics/supervisor-metrics.js';
 import { BodyTooLargeError, EngineAgent, isIdleCloseRace, poolIdleMs, RequestBody } from './engine-agent.js';
+import { admitProxied, tooLargeMessage } from './admission.js';
 import { openAIError, sendError } from './errors.js';
 import type { InflightTracker } from './inflight.js';
 import { isCorsResponseHeader } from './cors.js';
@@ -62,20 +63,6 @@ const SSE = 'text/event-stream';
 
 /** Largest body kept in memory for a replay after an idle-close race. */
 const REPLAY_MAX_BYTES = 16 * 1024 * 1024;
-
-function notReadyMessage(lifecycle: Lifecycle): string {
-  switch (lifecycle.state) {
-    case 'stopping':
-    case 'stopped':
-      return 'The server is shutting down.';
-    case 'failed':
-      return `The model failed and is not available: ${lifecycle.reason}`;
-    case 'unhealthy':
-      return `The model is temporarily unavailable: ${lifecycle.reason}`;
-    default:
-      return `The model is not ready yet (state: ${lifecycle.state}). Retry once /v1/health/ready answers 200.`;
-  }
-}
 
 export function createEngineProxy(opts: EngineProxyOptions): EngineProxy {
   const { lifecycle, inflight, metrics, logger } = opts;
@@ -189,28 +176,24 @@ export function createEngineProxy(opts: EngineProxyOptions): EngineProxy {
         streamDuration: metrics.streamDuration.labels(name),
       };
       return (req, res) => {
-        if (!lifecycle.isReady) {
-          route.rejectedNotReady.inc();
-          sendError(res, 503, notReadyMessage(lifecycle), { 'retry-after': lifecycle.isTerminal ? '30' : '5' });
-          return;
-        }
-        const target = opts.target();
-        if (!target) {
-          sendError(res, 503, notReadyMessage(lifecycle), { 'retry-after': '5' });
-          return;
-        }
-        if (opts.maxInflight > 0 && inflight.count >= opts.maxInflight) {
-          route.rejectedOverloaded.inc();
-          sendError(res, 429, `Too many requests in flight (NIM_MAX_INFLIGHT_REQUESTS=${opts.maxInflight}); retry shortly.`, {
-            'retry-after': '1',
-          });
-          return;
-        }
         const headers = req.headers;
         const declared = headers['content-length'];
-        if (declared !== undefined && Number(declared) > opts.maxRequestBodyBytes) {
-          route.rejectedTooLarge.inc();
-          refuseBody(req, res, opts.maxRequestBodyBytes);
+        const target = opts.target();
+        const refusal = admitProxied({
+          state: lifecycle.state,
+          reason: lifecycle.reason,
+          hasTarget: target !== undefined,
+          inflight: inflight.count,
+          maxInflight: opts.maxInflight,
+          declaredLength: declared === undefined ? undefined : Number(declared),
+          maxBodyBytes: opts.maxRequestBodyBytes,
+        });
+        if (refusal !== undefined) {
+          if (refusal.kind === 'not_ready') route.rejectedNotReady.inc();
+          else if (refusal.kind === 'overloaded') route.rejectedOverloaded.inc();
+          else route.rejectedTooLarge.inc();
+          if (refusal.kind === 'too_large') refuseBody(req, res, opts.maxRequestBodyBytes);
+          else sendError(res, refusal.status, refusal.message, refusal.headers);
           return;
         }
         const ctx: RequestContext = { route, start: performance.now(), proxyReq: undefined, sse: false, replayed: false, body: undefined, headers };
@@ -315,7 +298,7 @@ function startStream(proxyRes: IncomingMessage, res: ServerResponse, keepAliveMs
  * answer instead of a reset connection; past the bound the connection is cut.
  */
 function refuseBody(req: IncomingMessage, res: ServerResponse, max: number): void {
-  sendError(res, 413, `Request body too large: the limit is ${max} bytes (NIM_MAX_REQUEST_BODY).`);
+  sendError(res, 413, tooLargeMessage(max));
   const bound = Math.max(max, 16 * 1024 * 1024);
   let discarded = 0;
   req.on('data', (chunk: Buffer) => {
