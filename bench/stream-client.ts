@@ -107,7 +107,6 @@ function one(): Promise<void> {
       }
     };
     sock = connect({ host: '127.0.0.1', port: args.port });
-    sock.setNoDelay(true);
     sock.once('connect', () => {
       const ms = performance.now() - t0;
       connectMs.push(ms);

@@ -28,7 +28,7 @@ export function renderReadme(r: Results, targets: Target[]): string {
     rows.push(`| … time to first byte p99, ms | ${cell((id) => f(b[id]?.ttfbP99Ms, 0))} |`);
     rows.push(`| … peak RSS, MB (supervisor: all its processes, not the engine) | ${cell((id) => (id === 'direct' ? '—' : f(b[id]?.peakRssMB, 0)))} |`);
   }
-  const t = targets.map((x) => `| ${x.name} | ${x.figure} | ${x.limit} | ${x.met === null ? 'not measured' : x.met ? 'met' : '**not met**'} |`);
+  const t = targets.map((x) => `| ${x.name} | ${x.figure}${x.note ? ` (${x.note})` : ''} | ${x.limit} | ${x.met === null ? 'not measured' : x.met ? 'met' : '**not met**'} |`);
   return [
     `Latest run: ${r.timestamp.slice(0, 16).replace('T', ' ')} UTC${r.gitCommit ? ` (commit ${r.gitCommit})` : ''}, ${r.machine.cores} × ${r.machine.cpuModel ?? 'CPU'}, Node ${r.machine.node}, load average ${r.machine.loadAverageAtStart} at start (a shared VM: compare columns, not runs).`,
     '',
