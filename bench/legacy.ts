@@ -250,7 +250,9 @@ async function startSupervisor(tokenMs: number, label: string, extraEnv: NodeJS.
   const port = await findFreePort();
   const env: NodeJS.ProcessEnv = {
     ...process.env,
-    PATH: [path.join(repoRoot, 'bin'), path.join(repoRoot, 'test', 'fixtures', 'bin'), process.env.PATH ?? ''].join(path.delimiter),
+    // No fake nvidia-smi: without one the supervisor selects its CPU profile, as npm start does
+    // (the fake, answering 'driver not loaded', now means a GPU host whose driver failed: no profile).
+    PATH: [path.join(repoRoot, 'bin'), process.env.PATH ?? ''].join(path.delimiter),
     NIM_SERVER_PORT: String(port),
     NIM_SERVER_HOST: '127.0.0.1',
     NIM_JSONL_LOGGING: '1',
