@@ -423,7 +423,9 @@ async function main(): Promise<void> {
   writeFileSync(path.join(resultsDir, `${stamp}.json`), JSON.stringify(results, null, 2));
   writeFileSync(path.join(resultsDir, 'latest.json'), JSON.stringify(results, null, 2));
   console.log(`results: bench/results/${stamp}.json and bench/results/latest.json`);
-  if (flag('readme')) {
+  if (flag('readme') && !TARGET_PHASES.every((p) => PHASES.has(p))) {
+    console.log(`README.md left alone: --readme needs every target phase (${TARGET_PHASES.join(', ')}), so that its table is one whole run`);
+  } else if (flag('readme')) {
     const readme = path.join(repoRoot, 'README.md');
     writeFileSync(readme, updateReadme(readFileSync(readme, 'utf8'), renderReadme(results as never, targets)));
     console.log('README.md: performance table regenerated between <!-- bench:start --> and <!-- bench:end -->');
