@@ -52,7 +52,7 @@ function supervisorVersion(): string {
   return (JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
-function listen(server: http.Server, config: Config): Promise<void> {
+export function listen(server: http.Server, config: Config): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       server.off('listening', onListening);
@@ -113,7 +113,7 @@ export async function serveCommand(args: string[]): Promise<number> {
 }
 
 /** The public server: HTTP, or HTTPS (optionally requiring client certificates) per NIM_SSL_MODE. */
-function createPublicServer(config: Config, handler: http.RequestListener): http.Server {
+export function createPublicServer(config: Config, handler: http.RequestListener): http.Server {
   if (config.headersTimeoutMs > config.requestTimeoutMs) {
     throw new ConfigError(
       `NIM_HEADERS_TIMEOUT (${config.headersTimeoutMs / 1000} s) is longer than NIM_REQUEST_TIMEOUT (${config.requestTimeoutMs / 1000} s)`,
@@ -208,21 +208,45 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   let handler: http.RequestListener = (req, res) => {
     if (!cors.apply(req, res)) bootRoutes(req, res);
   };
-  const server = createPublicServer(config, (req, res) => handler(req, res));
+  // NIM_PROXY_WORKERS > 1: worker processes serve the public port; this process serves the app
+  // below on a private Unix socket for what they pass on, and supervises the engine (src/workers).
+  const proxyWorkers = (await import('../workers/policy.js')).proxyWorkerCount(config.proxyWorkers);
+  const workers =
+    proxyWorkers.count > 1
+      ? new (await import('../workers/primary.js')).ProxyWorkers({ config, logger, count: proxyWorkers.count, lifecycle })
+      : undefined;
+  const server = workers ? workers.createServer((req, res) => handler(req, res)) : createPublicServer(config, (req, res) => handler(req, res));
   // Every request with an Upgrade header comes here instead (upgrade.ts decides what it gets).
   let upgrade: UpgradeHandler = bootUpgradeHandler(server);
   server.on('upgrade', (req: http.IncomingMessage, socket, head: Buffer) => upgrade(req, socket, head));
-  await listen(server, config);
   const scheme = config.tls.mode === 'DISABLED' ? 'http' : 'https';
-  logger.info(
-    { host: config.serverHost, port: config.serverPort, tls: config.tls.mode, auth: config.apiKey ? 'api-key' : 'none' },
-    `serving on ${scheme}://${config.serverHost}:${config.serverPort}`,
-  );
+  const servingOn = (): void =>
+    logger.info(
+      {
+        host: config.serverHost,
+        port: config.serverPort,
+        tls: config.tls.mode,
+        auth: config.apiKey ? 'api-key' : 'none',
+        ...(workers ? { proxyWorkers: workers.count, pids: workers.pids } : {}),
+      },
+      `serving on ${scheme}://${config.serverHost}:${config.serverPort}${workers ? ` with ${workers.count} proxy workers (${proxyWorkers.why})` : ''}`,
+    );
+  // The workers start while planning runs; the engine is spawned only once they all listen.
+  const workersListening = workers?.start(server);
+  workersListening?.catch(() => undefined); // awaited below
+  if (!workers) {
+    await listen(server, config);
+    servingOn();
+  }
   // NIM_HEALTH_PORT: live/ready also on a plain-HTTP port, answered by the same handler as the public port's.
   const healthServer =
     config.healthPort === undefined
       ? undefined
-      : await (await import('../server/health-port.js')).startHealthPort({ host: config.serverHost, port: config.healthPort, health: () => handler });
+      : await (await import('../server/health-port.js')).startHealthPort({
+          host: config.serverHost,
+          port: config.healthPort,
+          health: workers ? ((gated) => () => gated)(workers.gate((req, res) => handler(req, res))) : () => handler,
+        });
   if (healthServer) logger.info({ port: config.healthPort }, `health endpoints also on http://${config.serverHost}:${config.healthPort}`);
 
   const { planLaunch } = await planning;
@@ -261,6 +285,10 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     ? await (await import('../lora/index.js')).prepareLora({ config, manifest, selection, servedModelName, logger })
     : undefined;
 
+  if (workersListening) {
+    await workersListening;
+    servingOn();
+  }
   const port = await findFreePort(ENGINE_HOST);
   const built = buildEngineCommand({ manifest: plan.engineManifest, selection, config, host: ENGINE_HOST, port, lora: lora?.launch });
   const command = { ...built, env: { ...plan.engineEnv, ...built.env } };
@@ -301,6 +329,13 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     restartBackoffMs: config.engineRestartBackoffMs,
   });
   engineLastLine = () => supervisor.log.lastLine;
+  workers?.setEngine(supervisor.baseUrl, endpoint.keepAliveMs);
+  // Proxy workers that keep dying end the supervisor (exit 1), the engine stopped first.
+  let workerFailure: Error | undefined;
+  void workers?.failed.then((err) => {
+    workerFailure = err;
+    void supervisor.close();
+  });
   supervisor.on('spawned', (engine) => report.spawned(engine.pid, port, supervisor.restarts, config.engineMaxRestarts));
   supervisor.on('ready', () => report.engineReady());
   // Last resort: whatever happens to this process, the engine goes with it.
@@ -333,7 +368,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     // instead of a refused connection, and readiness reports `stopping`.
     lifecycle.transition('stopping', `received ${signal}`);
     const drained = await Promise.race([
-      inflight.waitForIdle(config.shutdownGraceMs),
+      Promise.all([inflight.waitForIdle(config.shutdownGraceMs), workers?.drain(config.shutdownGraceMs) ?? true]).then(([own, theirs]) => own && theirs),
       new Promise<boolean>((resolve) => (cutShort = () => resolve(false))),
     ]);
     if (!drained) logger.warn({ inFlight: inflight.count }, 'grace period over (or second signal); cutting remaining requests');
@@ -376,6 +411,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     { createUpgradeHandler },
   ] = await loadRuntime();
   const metrics = createSupervisorMetrics();
+  const aggregate = workers ? (await import('../workers/metrics.js')).aggregateMetrics : undefined;
   trackEngineState(metrics.registry, lifecycle);
   const loraHooks = lora ? await import('../lora/index.js') : undefined;
   const loraMetrics = lora && loraHooks ? loraHooks.registerLoraMetrics(metrics.registry, lora.adapters) : undefined;
@@ -432,6 +468,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
       timeoutMs: config.engineMetricsTimeoutMs,
       compat: config.metricsCompat,
       apiKey: endpoint.apiKeys[0],
+      ownMetrics: workers && aggregate ? () => aggregate(metrics.registry, () => workers.collectMetrics()) : undefined,
     }),
     lifecycle,
     engineLog: supervisor.log,
@@ -474,6 +511,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   await leader?.close(); // the Ray head goes after vLLM
 
   // Let error responses already written reach their clients, then close everything.
+  await workers?.close(); // the public port first
   await closeServer(server);
   websockets.destroy(); // upgraded sockets are no longer the server's to close
   if (healthServer) await closeServer(healthServer);
@@ -486,6 +524,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
 
   // A failure ends as the one closing error line (main prints it), with the engine's exit code.
   if (outcome.error) throw outcome.error;
+  if (workerFailure) throw workerFailure;
   logger.info('supervisor stopped cleanly');
   return outcome.exitCode;
 }

@@ -82,6 +82,8 @@ export interface Config {
   cors: CorsSettings;
   /** Open client connections accepted at once (0 = no cap). */
   maxConnections: number;
+  /** NIM_PROXY_WORKERS: processes serving the public port; undefined = from the CPU quota (src/workers/count.ts). */
+  proxyWorkers: number | undefined;
   /** Proxied requests in flight at once; beyond it → 429 (0 = no cap). */
   maxInflightRequests: number;
   /** CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES as given (undefined = not set). */
@@ -379,6 +381,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cliArgs: readon
       maxAgeSeconds: v.NIM_CORS_MAX_AGE,
     },
     maxConnections: v.NIM_MAX_CONNECTIONS,
+    proxyWorkers: v.NIM_PROXY_WORKERS,
     maxInflightRequests: v.NIM_MAX_INFLIGHT_REQUESTS,
     cudaVisibleDevices: v.CUDA_VISIBLE_DEVICES,
     nvidiaVisibleDevices: v.NVIDIA_VISIBLE_DEVICES,

@@ -83,7 +83,7 @@ const fastRoutes = new WeakMap<Express, Map<string, Handler>>();
  * request metrics (route/method/status labels, duration) and last-resort error
  * handling as the express stack gives it, with the metric children bound once.
  */
-function fastRoute(deps: AppDeps, route: string, method: string, handle: Handler, matches: ((auth: string | undefined) => boolean) | undefined): Handler {
+export function fastRoute(deps: Pick<AppDeps, 'metrics' | 'logger'>, route: string, method: string, handle: Handler, matches: ((auth: string | undefined) => boolean) | undefined): Handler {
   const { metrics, logger } = deps;
   const duration = metrics.requestDuration.labels(route, method);
   const byStatus = new Map<number, ReturnType<typeof metrics.requests.labels>>();
