@@ -112,15 +112,20 @@ export async function serveCommand(args: string[]): Promise<number> {
   }
 }
 
-/** The public server: HTTP, or HTTPS (optionally requiring client certificates) per NIM_SSL_MODE. */
-export function createPublicServer(config: Config, handler: http.RequestListener): http.Server {
+/** The public server's timeouts and TLS files, checked (a ConfigError, exit 2); its TLS options, or undefined for HTTP. */
+export function checkPublicServer(config: Config): https.ServerOptions | undefined {
   if (config.headersTimeoutMs > config.requestTimeoutMs) {
     throw new ConfigError(
       `NIM_HEADERS_TIMEOUT (${config.headersTimeoutMs / 1000} s) is longer than NIM_REQUEST_TIMEOUT (${config.requestTimeoutMs / 1000} s)`,
       { hint: 'the whole request cannot take less time than its headers' },
     );
   }
-  const tls = loadTlsOptions(config.tls);
+  return loadTlsOptions(config.tls);
+}
+
+/** The public server: HTTP, or HTTPS (optionally requiring client certificates) per NIM_SSL_MODE. */
+export function createPublicServer(config: Config, handler: http.RequestListener): http.Server {
+  const tls = checkPublicServer(config);
   const options: http.ServerOptions = {
     headersTimeout: config.headersTimeoutMs, // slowloris: headers must arrive in time
     requestTimeout: config.requestTimeoutMs, // and the whole request, body included
@@ -211,6 +216,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   // NIM_PROXY_WORKERS > 1: worker processes serve the public port; this process serves the app
   // below on a private Unix socket for what they pass on, and supervises the engine (src/workers).
   const proxyWorkers = (await import('../workers/policy.js')).proxyWorkerCount(config.proxyWorkers);
+  if (proxyWorkers.count > 1) checkPublicServer(config); // the workers open the port: fail here, before any is forked
   const workers =
     proxyWorkers.count > 1
       ? new (await import('../workers/primary.js')).ProxyWorkers({ config, logger, count: proxyWorkers.count, lifecycle })

@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log/logger.js';
 import type { SupervisorMetrics } from '../metrics/supervisor-metrics.js';
-import { fastRoute } from '../server/app.js';
+import { fastRoute } from '../server/fast-route.js';
 import { bearerMatcher } from '../server/auth.js';
 import type { Cors } from '../server/cors.js';
 import { sendError } from '../server/errors.js';
