@@ -63,6 +63,9 @@ async function startSupervisor(workers: number): Promise<{ port: number; proc: C
       NIM_PROXY_WORKERS: String(workers),
       NIM_LOG_LEVEL: 'WARNING',
       NIM_MAX_INFLIGHT_REQUESTS: '0',
+      // As bench/run.ts: no per-request engine access log (the primary would re-log every line), no engine queueing.
+      NIM_PASSTHROUGH_ARGS: '--disable-uvicorn-access-log --disable-log-stats',
+      VLLM_SIM_MAX_CONCURRENCY: '100000',
       VLLM_SIM_STARTUP_MS: '50',
       VLLM_SIM_TOKEN_MS: tokenMsArg,
       VLLM_SIM_TTFT_MS: '0',
@@ -90,12 +93,15 @@ interface Round {
   events: number;
   seconds: number;
   cpu: number;
+  /** Of which the primary's (with workers: connection hand-off, probes, idle). */
+  primaryCpu: number;
 }
 
 async function round(port: number, primary: number): Promise<Round> {
   const body = JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'Stream please.' }], max_tokens: TOKENS, ignore_eos: true, stream: true });
   const pids = supervisorPids(primary);
   const before = pids.reduce((s, p) => s + cpuSeconds(p), 0);
+  const primaryBefore = cpuSeconds(primary);
   const client = spawn(process.execPath, [path.join(root, 'dist/bench/stream-client.js'), JSON.stringify({ port, streams: STREAMS, body, expectEvents: TOKENS + 2 })], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -104,8 +110,10 @@ async function round(port: number, primary: number): Promise<Round> {
   client.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   await new Promise((r) => client.once('exit', r));
   const after = pids.reduce((s, p) => s + cpuSeconds(p), 0);
-  const r = JSON.parse(/STREAM_JSON (\{.*\})/.exec(out)![1]!) as { ok: number; seconds: number; eventsPerStream: { min: number } };
-  return { ok: r.ok, events: r.ok * r.eventsPerStream.min, seconds: r.seconds, cpu: after - before };
+  const primaryCpu = cpuSeconds(primary) - primaryBefore;
+  const r = JSON.parse(/STREAM_JSON (\{.*\})/.exec(out)![1]!) as { ok: number; seconds: number; eventsPerStream: { min: number }; errorKinds: Record<string, number> };
+  if (r.ok < STREAMS) console.log(`  ${STREAMS - r.ok} streams failed: ${JSON.stringify(r.errorKinds)}`);
+  return { ok: r.ok, events: r.ok * r.eventsPerStream.min, seconds: r.seconds, cpu: after - before, primaryCpu };
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -120,7 +128,7 @@ async function main(): Promise<void> {
       const s = sups.get(n)!;
       const r = await round(s.port, s.proc.pid!);
       results.get(n)!.push(r);
-      console.log(`workers=${n} round ${i + 1}: ${r.ok}/${STREAMS} streams, ${r.events} events in ${r.seconds.toFixed(2)} s, supervisor CPU ${r.cpu.toFixed(2)} s = ${((r.cpu / r.events) * 1e6).toFixed(1)} µs/event`);
+      console.log(`workers=${n} round ${i + 1}: ${r.ok}/${STREAMS} streams, ${r.events} events in ${r.seconds.toFixed(2)} s, supervisor CPU ${r.cpu.toFixed(2)} s = ${((r.cpu / r.events) * 1e6).toFixed(1)} µs/event (primary ${r.primaryCpu.toFixed(2)} s)`);
     }
   }
   console.log(`\n| workers | µs CPU per event (median) | events/s (median) | events/s per worker |`);

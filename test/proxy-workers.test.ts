@@ -12,6 +12,7 @@ import { describe, test } from 'node:test';
 import { cpuBudget, defaultProxyWorkers, parseCgroupV1Quota, parseCgroupV2CpuMax, type CpuFiles } from '../src/hardware/cpu-quota.js';
 import { findExecutable } from '../src/process/executable.js';
 import { decideRespawn, proxyWorkerCount, shareOf } from '../src/workers/policy.js';
+import { lookupProxied, routePattern, type ProxiedRouteTable } from '../src/workers/worker-routes.js';
 import { isAlive, run, waitFor } from './helpers/process.js';
 import { DEFAULT_MODEL, readSse, startSupervisor, waitGone, type Supervisor } from './helpers/supervisor.js';
 
@@ -59,6 +60,23 @@ describe('CPU quota and the default number of proxy workers', () => {
     const d = decideRespawn(deaths, 6000);
     assert.equal(d.respawn, false);
     assert.equal(decideRespawn(deaths, 70_000).respawn, true); // the old deaths are out of the window
+  });
+});
+
+describe('the worker\'s route split', () => {
+  test('parameterised routes match one segment, as express does', () => {
+    const re = routePattern('/v1/responses/:id/cancel');
+    assert.ok(re.test('/v1/responses/resp_1/cancel'));
+    assert.ok(!re.test('/v1/responses//cancel'));
+    assert.ok(!re.test('/v1/responses/a/b/cancel'));
+    assert.ok(!re.test('/v1/responses/a/cancel/'));
+    const h = (): void => undefined;
+    const table: ProxiedRouteTable = { exact: new Map([['POST /v1/completions', h]]), patterns: [{ method: 'GET', re: routePattern('/v1/responses/:id'), handle: h }] };
+    assert.equal(lookupProxied(table, 'POST', '/v1/completions'), h);
+    assert.equal(lookupProxied(table, 'GET', '/v1/completions'), undefined);
+    assert.equal(lookupProxied(table, 'GET', '/v1/responses/r1'), h);
+    assert.equal(lookupProxied(table, 'POST', '/v1/responses/r1'), undefined);
+    assert.equal(lookupProxied(table, 'GET', '/v1/metadata'), undefined);
   });
 });
 

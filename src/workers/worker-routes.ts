@@ -1,5 +1,5 @@
-// A proxy worker's one decision per request: a plain proxied inference route
-// (exact path, the same table as app.ts's fast dispatch) is served here,
+// A proxy worker's one decision per request: a proxied inference route
+// (routes.ts, the same handlers as app.ts's fast dispatch) is served here,
 // straight to the engine; everything else goes to the primary. Kept in one
 // small module so the public port's front end can be swapped (a raw-socket
 // edge whose fallback pipes to the primary's listener) without touching the rest.
@@ -17,27 +17,52 @@ import type { PrimaryForwarder } from './forward.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
+/** The proxied routes a worker serves: exact paths, and the few with a parameter (`/v1/responses/:id`). */
+export interface ProxiedRouteTable {
+  /** `METHOD path` → handler. */
+  exact: Map<string, Handler>;
+  /** Checked in order when no exact path matched. */
+  patterns: Array<{ method: string; re: RegExp; handle: Handler }>;
+}
+
+/** An express path with `:name` segments as a regex over the request path (one segment each, as express 5 matches). */
+export function routePattern(expressPath: string): RegExp {
+  const parts = expressPath.split('/').map((seg) => (seg.startsWith(':') ? '[^/]+' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+  return new RegExp(`^${parts.join('/')}$`);
+}
+
 /**
- * `METHOD path` → handler for the proxied routes without parameters, with the
- * API-key check, request metrics and error handling of app.ts's fast dispatch.
- * (Routes with a parameter, like GET /v1/responses/{id}, are few and rare: the primary serves them.)
+ * Every proxied route (routes.ts) with the API-key check, request metrics
+ * (the same route labels: the express path) and error handling of app.ts's
+ * fast dispatch. GET routes answer HEAD too, as express routes them.
  */
-export function proxiedRouteTable(deps: { proxy: EngineProxy; metrics: SupervisorMetrics; logger: Logger; apiKey: string | undefined }): Map<string, Handler> {
-  const table = new Map<string, Handler>();
+export function proxiedRouteTable(deps: { proxy: EngineProxy; metrics: SupervisorMetrics; logger: Logger; apiKey: string | undefined }): ProxiedRouteTable {
+  const table: ProxiedRouteTable = { exact: new Map(), patterns: [] };
   const matches = deps.apiKey ? bearerMatcher(deps.apiKey) : undefined;
   for (const r of PROXIED_ROUTES) {
-    if (r.path.includes(':')) continue;
     const handle = deps.proxy.handler(r.path);
-    for (const m of r.method === 'GET' ? ['GET', 'HEAD'] : [r.method]) table.set(`${m} ${r.path}`, fastRoute(deps, r.path, m, handle, matches));
+    for (const m of r.method === 'GET' ? ['GET', 'HEAD'] : [r.method]) {
+      const h = fastRoute(deps, r.path, m, handle, matches);
+      if (r.path.includes(':')) table.patterns.push({ method: m, re: routePattern(r.path), handle: h });
+      else table.exact.set(`${m} ${r.path}`, h);
+    }
   }
   return table;
+}
+
+/** The handler for a request's method and path, or undefined (not a proxied route). */
+export function lookupProxied(table: ProxiedRouteTable, method: string | undefined, path: string): Handler | undefined {
+  const exact = table.exact.get(`${method} ${path}`);
+  if (exact !== undefined) return exact;
+  for (const p of table.patterns) if (p.method === method && p.re.test(path)) return p.handle;
+  return undefined;
 }
 
 export interface WorkerRoutes {
   /** The worker's request handler. */
   handle: Handler;
   /** Serve the proxied routes here from now on (until then they go to the primary too). */
-  serveProxied(table: Map<string, Handler>): void;
+  serveProxied(table: ProxiedRouteTable): void;
 }
 
 /**
@@ -46,7 +71,7 @@ export interface WorkerRoutes {
  * served here, while preflights (OPTIONS, never a proxied route) go to the primary.
  */
 export function createWorkerRoutes(deps: { forward: PrimaryForwarder; metrics: SupervisorMetrics; cors: Cors }): WorkerRoutes {
-  let table: Map<string, Handler> | undefined;
+  let table: ProxiedRouteTable | undefined;
   const { forward, metrics, cors } = deps;
   return {
     handle(req, res) {
@@ -60,7 +85,7 @@ export function createWorkerRoutes(deps: { forward: PrimaryForwarder; metrics: S
       }
       if (table !== undefined) {
         const q = url!.indexOf('?');
-        const handle = table.get(`${req.method} ${q < 0 ? url : url!.slice(0, q)}`);
+        const handle = lookupProxied(table, req.method, q < 0 ? url! : url!.slice(0, q));
         if (handle !== undefined) {
           cors.apply(req, res); // sets the CORS headers; a preflight never reaches a proxied route
           handle(req, res);
