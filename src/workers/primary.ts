@@ -63,7 +63,6 @@ export class ProxyWorkers {
     this.#dir = mkdtempSync(path.join(os.tmpdir(), 'nim-supervisor-')); // mode 0700
     this.socketPath = path.join(this.#dir, 'primary.sock');
     this.failed = new Promise((resolve) => (this.#fail = resolve));
-    this.failed.catch(() => undefined);
     // Whatever ends this process, its workers go with it (and the socket's directory).
     process.once('exit', () => this.destroy());
     opts.lifecycle.on('change', () => this.#broadcast({ type: 'nim:lifecycle', lifecycle: this.#snapshot() }));
