@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, describeError, exitCodeOf } from '../errors.js';
 import { packageRoot } from '../config/paths.js';
+import { PROXY_WORKER_ENV } from '../workers/marker.js';
 
 interface Command {
   summary: string;
@@ -84,7 +85,15 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 const debug = /^debug$/i.test(process.env.NIM_LOG_LEVEL ?? '');
-main(process.argv.slice(2)).then(
+// A proxy worker (NIM_PROXY_WORKERS > 1) is this same script (process.argv[1]) forked by
+// node:cluster with PROXY_WORKER_ENV set: checked here without loading node:cluster.
+const run = process.env[PROXY_WORKER_ENV] === '1' && process.send !== undefined
+  ? import('../workers/proxy-worker.js').then(async (w) => {
+      await w.runProxyWorker();
+      return new Promise<number>(() => undefined); // it ends with process.exit
+    })
+  : main(process.argv.slice(2));
+run.then(
   // Exit explicitly: a finished command must not linger on a stray handle.
   (code) => process.exit(code),
   (err: unknown) => {

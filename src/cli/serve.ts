@@ -55,7 +55,7 @@ function supervisorVersion(): string {
   return (JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
-function listen(server: net.Server, config: Config): Promise<void> {
+export function listen(server: net.Server, config: Config): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       server.off('listening', onListening);
@@ -115,14 +115,19 @@ export async function serveCommand(args: string[]): Promise<number> {
   }
 }
 
-/** node:http's limits for the public port (slowloris, whole request, idle keep-alive). */
-function publicServerOptions(config: Config): http.ServerOptions {
+/** The public server's timeouts and TLS files, checked (a ConfigError, exit 2); its TLS options, or undefined for HTTP. */
+export function checkPublicServer(config: Config): https.ServerOptions | undefined {
   if (config.headersTimeoutMs > config.requestTimeoutMs) {
     throw new ConfigError(
       `NIM_HEADERS_TIMEOUT (${config.headersTimeoutMs / 1000} s) is longer than NIM_REQUEST_TIMEOUT (${config.requestTimeoutMs / 1000} s)`,
       { hint: 'the whole request cannot take less time than its headers' },
     );
   }
+  return loadTlsOptions(config.tls);
+}
+
+/** node:http's limits for the public port (slowloris, whole request, idle keep-alive). */
+function publicServerOptions(config: Config): http.ServerOptions {
   return {
     headersTimeout: config.headersTimeoutMs, // slowloris: headers must arrive in time
     requestTimeout: config.requestTimeoutMs, // and the whole request, body included
@@ -134,8 +139,8 @@ function publicServerOptions(config: Config): http.ServerOptions {
 
 /** A health-only public server (a multi-node worker): HTTP, or HTTPS per NIM_SSL_MODE. */
 function createPublicServer(config: Config, handler: http.RequestListener): http.Server {
+  const tls = checkPublicServer(config);
   const options = publicServerOptions(config);
-  const tls = loadTlsOptions(config.tls);
   const server = tls ? https.createServer({ ...options, ...tls }, handler) : http.createServer(options, handler);
   if (config.maxConnections > 0) server.maxConnections = config.maxConnections;
   return server;
@@ -143,14 +148,15 @@ function createPublicServer(config: Config, handler: http.RequestListener): http
 
 /**
  * The public port (src/edge): TLS per NIM_SSL_MODE is terminated by the edge;
- * inference requests take its fast path, the rest `handler` on node:http.
+ * inference requests take its fast path, the rest `handler` on node:http
+ * (which never listens itself). Listen with `listen(edge.server, config)`.
  */
-function createPublicEdge(config: Config, handler: http.RequestListener): { edge: Edge; server: http.Server } {
-  const options = publicServerOptions(config);
-  const server = http.createServer(options, handler);
+export function createPublicEdge(config: Config, handler: http.RequestListener): { edge: Edge; server: http.Server } {
+  const tls = checkPublicServer(config);
+  const server = http.createServer(publicServerOptions(config), handler);
   const edge = new Edge({
     fallback: server,
-    tls: loadTlsOptions(config.tls),
+    tls,
     headersTimeoutMs: config.headersTimeoutMs,
     requestTimeoutMs: config.requestTimeoutMs,
     keepAliveTimeoutMs: config.keepAliveTimeoutMs,
@@ -234,21 +240,49 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   let handler: http.RequestListener = (req, res) => {
     if (!cors.apply(req, res)) bootRoutes(req, res);
   };
-  const { edge, server } = createPublicEdge(config, (req, res) => handler(req, res));
+  // NIM_PROXY_WORKERS > 1: worker processes serve the public port; this process serves the app
+  // below on a private Unix socket for what they pass on, and supervises the engine (src/workers).
+  const proxyWorkers = (await import('../workers/policy.js')).proxyWorkerCount(config.proxyWorkers);
+  if (proxyWorkers.count > 1) checkPublicServer(config); // the workers open the port: fail here, before any is forked
+  const workers =
+    proxyWorkers.count > 1
+      ? new (await import('../workers/primary.js')).ProxyWorkers({ config, logger, count: proxyWorkers.count, lifecycle })
+      : undefined;
+  // One process: the edge on the public port (inference on its fast path, the rest on `server`).
+  const publicEdge = workers ? undefined : createPublicEdge(config, (req, res) => handler(req, res));
+  const edge = publicEdge?.edge;
+  const server = workers ? workers.createServer((req, res) => handler(req, res)) : publicEdge!.server;
   // Every request with an Upgrade header comes here instead (upgrade.ts decides what it gets).
   let upgrade: UpgradeHandler = bootUpgradeHandler(server);
   server.on('upgrade', (req: http.IncomingMessage, socket, head: Buffer) => upgrade(req, socket, head));
-  await listen(edge.server, config);
   const scheme = config.tls.mode === 'DISABLED' ? 'http' : 'https';
-  logger.info(
-    { host: config.serverHost, port: config.serverPort, tls: config.tls.mode, auth: config.apiKey ? 'api-key' : 'none' },
-    `serving on ${scheme}://${config.serverHost}:${config.serverPort}`,
-  );
+  const servingOn = (): void =>
+    logger.info(
+      {
+        host: config.serverHost,
+        port: config.serverPort,
+        tls: config.tls.mode,
+        auth: config.apiKey ? 'api-key' : 'none',
+        ...(workers ? { proxyWorkers: workers.count, pids: workers.pids } : {}),
+      },
+      `serving on ${scheme}://${config.serverHost}:${config.serverPort}${workers ? ` with ${workers.count} proxy workers (${proxyWorkers.why})` : ''}`,
+    );
+  // The workers start while planning runs; the engine is spawned only once they all listen.
+  const workersListening = workers?.start(server);
+  workersListening?.catch(() => undefined); // awaited below
+  if (edge) {
+    await listen(edge.server, config);
+    servingOn();
+  }
   // NIM_HEALTH_PORT: live/ready also on a plain-HTTP port, answered by the same handler as the public port's.
   const healthServer =
     config.healthPort === undefined
       ? undefined
-      : await (await import('../server/health-port.js')).startHealthPort({ host: config.serverHost, port: config.healthPort, health: () => handler });
+      : await (await import('../server/health-port.js')).startHealthPort({
+          host: config.serverHost,
+          port: config.healthPort,
+          health: workers ? ((gated) => () => gated)(workers.gate((req, res) => handler(req, res))) : () => handler,
+        });
   if (healthServer) logger.info({ port: config.healthPort }, `health endpoints also on http://${config.serverHost}:${config.healthPort}`);
 
   const { planLaunch } = await planning;
@@ -287,6 +321,10 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     ? await (await import('../lora/index.js')).prepareLora({ config, manifest, selection, servedModelName, logger })
     : undefined;
 
+  if (workersListening) {
+    await workersListening;
+    servingOn();
+  }
   const port = await findFreePort(ENGINE_HOST);
   const built = buildEngineCommand({ manifest: plan.engineManifest, selection, config, host: ENGINE_HOST, port, lora: lora?.launch });
   const command = { ...built, env: { ...plan.engineEnv, ...built.env } };
@@ -327,6 +365,13 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     restartBackoffMs: config.engineRestartBackoffMs,
   });
   engineLastLine = () => supervisor.log.lastLine;
+  workers?.setEngine(supervisor.baseUrl, endpoint.keepAliveMs);
+  // Proxy workers that keep dying end the supervisor (exit 1), the engine stopped first.
+  let workerFailure: Error | undefined;
+  void workers?.failed.then((err) => {
+    workerFailure = err;
+    void supervisor.close();
+  });
   supervisor.on('spawned', (engine) => report.spawned(engine.pid, port, supervisor.restarts, config.engineMaxRestarts));
   supervisor.on('ready', () => report.engineReady());
   // Last resort: whatever happens to this process, the engine goes with it.
@@ -359,7 +404,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     // instead of a refused connection, and readiness reports `stopping`.
     lifecycle.transition('stopping', `received ${signal}`);
     const drained = await Promise.race([
-      inflight.waitForIdle(config.shutdownGraceMs),
+      Promise.all([inflight.waitForIdle(config.shutdownGraceMs), workers?.drain(config.shutdownGraceMs) ?? true]).then(([own, theirs]) => own && theirs),
       new Promise<boolean>((resolve) => (cutShort = () => resolve(false))),
     ]);
     if (!drained) logger.warn({ inFlight: inflight.count }, 'grace period over (or second signal); cutting remaining requests');
@@ -403,6 +448,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     { FastProxy },
   ] = await loadRuntime();
   const metrics = createSupervisorMetrics();
+  const aggregate = workers ? (await import('../workers/metrics.js')).aggregateMetrics : undefined;
   trackEngineState(metrics.registry, lifecycle);
   const loraHooks = lora ? await import('../lora/index.js') : undefined;
   const loraMetrics = lora && loraHooks ? loraHooks.registerLoraMetrics(metrics.registry, lora.adapters) : undefined;
@@ -459,6 +505,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
       timeoutMs: config.engineMetricsTimeoutMs,
       compat: config.metricsCompat,
       apiKey: endpoint.apiKeys[0],
+      ownMetrics: workers && aggregate ? () => aggregate(metrics.registry, () => workers.collectMetrics()) : undefined,
     }),
     lifecycle,
     engineLog: supervisor.log,
@@ -498,7 +545,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
         engineKeepAliveMs: endpoint.keepAliveMs,
         onEngineResponse: lora && loraHooks && loraMetrics ? loraHooks.peekAdapterResponses(lora.adapters, loraMetrics) : undefined,
       });
-  edge.setFast(fast);
+  edge?.setFast(fast);
   const websockets = createUpgradeHandler({
     server,
     target: () => engineUrl(),
@@ -520,7 +567,9 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   await leader?.close(); // the Ray head goes after vLLM
 
   // Let error responses already written reach their clients, then close everything.
-  await edge.close();
+  await workers?.close(); // the public port first
+  if (edge) await edge.close();
+  else await closeServer(server);
   websockets.destroy(); // upgraded sockets are no longer the server's to close
   if (healthServer) await closeServer(healthServer);
   proxy.destroy();
@@ -533,6 +582,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
 
   // A failure ends as the one closing error line (main prints it), with the engine's exit code.
   if (outcome.error) throw outcome.error;
+  if (workerFailure) throw workerFailure;
   logger.info('supervisor stopped cleanly');
   return outcome.exitCode;
 }

@@ -84,6 +84,8 @@ export interface Config {
   maxConnections: number;
   /** The public port's listen backlog (NIM_LISTEN_BACKLOG). */
   listenBacklog: number;
+  /** NIM_PROXY_WORKERS: processes serving the public port; undefined = from the CPU quota (src/workers/count.ts). */
+  proxyWorkers: number | undefined;
   /** Proxied requests in flight at once; beyond it → 429 (0 = no cap). */
   maxInflightRequests: number;
   /** CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES as given (undefined = not set). */
@@ -382,6 +384,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cliArgs: readon
     },
     maxConnections: v.NIM_MAX_CONNECTIONS,
     listenBacklog: v.NIM_LISTEN_BACKLOG,
+    proxyWorkers: v.NIM_PROXY_WORKERS,
     maxInflightRequests: v.NIM_MAX_INFLIGHT_REQUESTS,
     cudaVisibleDevices: v.CUDA_VISIBLE_DEVICES,
     nvidiaVisibleDevices: v.NVIDIA_VISIBLE_DEVICES,

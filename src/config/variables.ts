@@ -483,6 +483,23 @@ export const TABLE = {
     description: 'The public port: management endpoints and the inference proxy.',
     example: '8080',
   },
+  NIM_PROXY_WORKERS: {
+    kind: intKind(1, 64),
+    defaultText: 'from the CPU quota: floor(CPUs / 4), from 1 to 4',
+    group: 'server',
+    nim: 'ours',
+    description:
+      'Processes that serve the public port. `1`: one process does everything, as before. More: the public port is ' +
+      'served by that many worker processes (node:cluster, connections dealt round-robin), each proxying the inference ' +
+      'routes straight to the engine, while one process (the primary) supervises the engine and answers everything else ' +
+      '(management endpoints, `/v1/metrics` aggregated across the workers, WebSocket sessions), reached by the workers over ' +
+      'a private Unix socket. Readiness, drain on SIGTERM, the API key, TLS and the limits behave as with one process; ' +
+      '`NIM_MAX_INFLIGHT_REQUESTS` and `NIM_MAX_CONNECTIONS` are shared out, each worker taking ceil(limit / workers). ' +
+      'The default gives the proxy a quarter of the container\'s CPUs (cgroup `cpu.max`, else the CPUs available): the ' +
+      "rest is for vLLM's API server, engine core and tokenizer processes on the same quota. See " +
+      '[architecture.md](architecture.md#proxy-workers).',
+    example: '2',
+  },
   NIM_HEALTH_PORT: {
     kind: intKind(1, 65535),
     defaultText: 'none (health only on the public port)',

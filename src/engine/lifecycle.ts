@@ -60,6 +60,19 @@ export class Lifecycle extends EventEmitter<{ change: [StateChange] }> {
     this.#reason = reason;
   }
 
+  /**
+   * Take the state another process reports, as it is (a proxy worker mirrors
+   * the primary's lifecycle, src/workers): no transition rules apply, since the
+   * primary already applied them. Emits `change` when the state changes.
+   */
+  mirror(state: EngineState, reason: string, since: Date): void {
+    const from = this.#state;
+    this.#state = state;
+    this.#since = since;
+    this.#reason = reason;
+    if (from !== state) this.emit('change', { from, to: state, reason, at: since });
+  }
+
   /** Move to `to`; returns false (and changes nothing) when the transition is not allowed. */
   transition(to: EngineState, reason: string): boolean {
     const from = this.#state;

@@ -18,6 +18,8 @@ export interface MetricsRendererOptions {
   compat?: MetricsCompat;
   /** Sent as a bearer token when the engine enforces an API key (vLLM leaves /metrics open; later versions may not). */
   apiKey?: string | undefined;
+  /** The supervisor's own exposition (default: `registry`'s); with proxy workers, aggregated across them (src/workers/metrics.ts). */
+  ownMetrics?: () => Promise<string>;
 }
 
 export type MetricsCompat = 'none' | '1x';
@@ -84,7 +86,7 @@ export function createMetricsRenderer(opts: MetricsRendererOptions): RenderMetri
       up.set(0);
     }
     // Render our registry after the engine scrape, so the gauges above are current.
-    const own = await registry.metrics();
+    const own = await (opts.ownMetrics ? opts.ownMetrics() : registry.metrics());
     if (opts.compat === '1x' && engineText !== '') {
       engineText = (engineText.endsWith('\n') ? engineText : `${engineText}\n`) + deriveCompat1x(engineText);
     }

@@ -47,6 +47,7 @@ export function createSupervisorMetrics(opts: { collectProcessMetrics?: boolean 
       name: `${p}http_requests_in_flight`,
       help: 'Requests being proxied to the engine right now, by route.',
       labelNames: ['route'],
+      aggregator: 'sum', // across proxy workers: all of them in flight
       registers,
     }),
     streamTimeToFirstByte: new Histogram({
@@ -101,12 +102,15 @@ export function createSupervisorMetrics(opts: { collectProcessMetrics?: boolean 
     engineStartupSeconds: new Gauge({
       name: `${p}engine_startup_seconds`,
       help: 'Seconds from spawning the engine to it being ready, for the latest start.',
+      // Set by the primary only; with proxy workers (their registries hold 0) the aggregate keeps it.
+      aggregator: 'max',
       registers,
     }),
     profileInfo: new Gauge({
       name: `${p}profile_info`,
       help: 'The selected model profile (value is always 1).',
       labelNames: ['profile_id', 'profile_name', 'model', 'served_model_name', 'precision', 'tp', 'pp', 'gpu'],
+      aggregator: 'max', // an info gauge stays 1 across proxy workers
       registers,
     }),
   };
@@ -118,6 +122,7 @@ export function trackEngineState(registry: Registry, lifecycle: Lifecycle): void
     name: `${METRIC_PREFIX}engine_state`,
     help: 'Engine lifecycle state: 1 for the current state, 0 for the others.',
     labelNames: ['state'],
+    aggregator: 'max', // 0/1 per state, kept by the primary
     registers: [registry],
     collect() {
       for (const s of STATES) this.set({ state: s }, s === lifecycle.state ? 1 : 0);
