@@ -84,6 +84,8 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 const debug = /^debug$/i.test(process.env.NIM_LOG_LEVEL ?? '');
+// At debug, stack traces point into src/*.ts through the bundle's source maps (dist/src/chunks/*.map).
+if (debug) process.setSourceMapsEnabled(true);
 main(process.argv.slice(2)).then(
   // Exit explicitly: a finished command must not linger on a stray handle.
   (code) => process.exit(code),
