@@ -85,14 +85,17 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 const debug = /^debug$/i.test(process.env.NIM_LOG_LEVEL ?? '');
+// At debug, stack traces point into src/*.ts through the bundle's source maps (dist/src/chunks/*.map).
+if (debug) process.setSourceMapsEnabled(true);
 // A proxy worker (NIM_PROXY_WORKERS > 1) is this same script (process.argv[1]) forked by
 // node:cluster with PROXY_WORKER_ENV set: checked here without loading node:cluster.
-const run = process.env[PROXY_WORKER_ENV] === '1' && process.send !== undefined
-  ? import('../workers/proxy-worker.js').then(async (w) => {
-      await w.runProxyWorker();
-      return new Promise<number>(() => undefined); // it ends with process.exit
-    })
-  : main(process.argv.slice(2));
+const run =
+  process.env[PROXY_WORKER_ENV] === '1' && process.send !== undefined
+    ? import('../workers/proxy-worker.js').then(async (w) => {
+        await w.runProxyWorker();
+        return new Promise<number>(() => undefined); // it ends with process.exit
+      })
+    : main(process.argv.slice(2));
 run.then(
   // Exit explicitly: a finished command must not linger on a stray handle.
   (code) => process.exit(code),

@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import '../config/zod-mini.js'; // zod's English messages
 import { packageRoot } from '../config/paths.js';
 import { SupervisorError, EXIT_CONFIG } from '../errors.js';
 import type { GpuCatalogueEntry } from './types.js';
@@ -45,34 +46,33 @@ export class CatalogueError extends SupervisorError {
 const PCI_ID_RE = /^[0-9a-f]{4}:[0-9a-f]{4}$/;
 
 const entrySchema = z.strictObject({
-  pci_device_id: z
-    .string()
-    .regex(PCI_ID_RE, 'expected "<device>:<vendor>" in lower-case hex, e.g. "2330:10de"'),
+  pci_device_id: z.string().check(z.regex(PCI_ID_RE, 'expected "<device>:<vendor>" in lower-case hex, e.g. "2330:10de"')),
   family: z
     .string()
-    .regex(/^[A-Z0-9][A-Z0-9_]*$/, 'expected a NIM gpu tag value: upper-case letters, digits and _, e.g. "H100_NVL"'),
-  product: z.string().trim().min(1, 'must not be empty'),
-  memory_gib: z.number().positive().max(4096),
-  compute_capability: z.string().regex(/^\d+\.\d+$/, 'expected a quoted "major.minor" string, e.g. "9.0"'),
-  name_pattern: z
-    .string()
-    .min(1)
-    .refine((s) => {
-      try {
-        new RegExp(s, 'i');
-        return true;
-      } catch {
-        return false;
-      }
-    }, 'is not a valid regular expression')
-    .optional(),
+    .check(z.regex(/^[A-Z0-9][A-Z0-9_]*$/, 'expected a NIM gpu tag value: upper-case letters, digits and _, e.g. "H100_NVL"')),
+  product: z.string().check(z.trim(), z.minLength(1, 'must not be empty')),
+  memory_gib: z.number().check(z.positive(), z.maximum(4096)),
+  compute_capability: z.string().check(z.regex(/^\d+\.\d+$/, 'expected a quoted "major.minor" string, e.g. "9.0"')),
+  name_pattern: z.optional(
+    z.string().check(
+      z.minLength(1),
+      z.refine((s: string) => {
+        try {
+          new RegExp(s, 'i');
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'is not a valid regular expression'),
+    ),
+  ),
 });
 
 const fileSchema = z
   .strictObject({
-    gpus: z.array(entrySchema).min(1, 'must list at least one GPU'),
+    gpus: z.array(entrySchema).check(z.minLength(1, 'must list at least one GPU')),
   })
-  .superRefine((data, ctx) => {
+  .check(z.superRefine((data, ctx) => {
     const seen = new Map<string, number>();
     data.gpus.forEach((g, i) => {
       const first = seen.get(g.pci_device_id);
@@ -86,7 +86,7 @@ const fileSchema = z
         seen.set(g.pci_device_id, i);
       }
     });
-  });
+  }));
 
 /** `['gpus', 3, 'family']` → `gpus[3].family`. */
 function formatPath(p: ReadonlyArray<PropertyKey>): string {

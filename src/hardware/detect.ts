@@ -1,6 +1,7 @@
 // detectHardware(): the machine's GPUs (nvidia-smi, MIG layout, visible
 // devices) and host facts, gathered concurrently. Problems become warnings
-// for the caller to log; only a broken GPU catalogue file throws.
+// for the caller to log; only a broken GPU catalogue file throws (it is read
+// only where nvidia-smi exists: without it there is nothing to look up).
 import { readdirSync } from 'node:fs';
 import { getHostInfo, hostInfoFromOs, type SystemInformationLike } from './host.js';
 import {
@@ -12,6 +13,7 @@ import {
   parseNvidiaSmiList,
   queryNvidiaSmi,
   NVIDIA_SMI_TIMEOUT_MS,
+  nvidiaSmiCertainlyMissing,
 } from './nvidia-smi.js';
 import { applyVisibleDevices } from './visible-devices.js';
 import type { GpuCatalogueEntry, HardwareInventory } from './types.js';
@@ -69,11 +71,14 @@ export async function detectHardware(opts: DetectHardwareOptions = {}): Promise<
     env: opts.env ?? process.env,
     timeoutMs: opts.nvidiaSmiTimeoutMs ?? NVIDIA_SMI_TIMEOUT_MS,
   };
-  // nvidia-smi starts first; the catalogue (yaml + zod) loads while it runs.
+  // nvidia-smi starts first; the catalogue (yaml + zod) loads while it runs. Without
+  // nvidia-smi there are no rows to look up, and no reason to parse it (start-up time).
   const queried = queryNvidiaSmi(run);
   const listed = listNvidiaSmi(run);
   const versioned = opts.driver ? versionNvidiaSmi(run) : undefined;
-  const catalogue = opts.catalogue ?? (await import('./catalogue.js')).defaultGpuCatalogue();
+  const catalogue =
+    opts.catalogue ??
+    (nvidiaSmiCertainlyMissing(run.command, run.env.PATH) ? [] : (await import('./catalogue.js')).defaultGpuCatalogue());
   const [query, list, version, hostResult] = await Promise.all([
     queried,
     listed,

@@ -2,6 +2,8 @@
 // its CSV output and for `nvidia-smi -L` (which is how MIG instances are
 // found), and a runner that never throws. See docs/hardware.md.
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { lookupGpu } from './gpu-lookup.js';
 import type { DriverInfo, GpuCatalogueEntry, GpuInfo, NvidiaSmiStatus } from './types.js';
 
@@ -317,6 +319,19 @@ function firstLine(...texts: Array<string | undefined>): string {
 }
 
 /**
+ * True when execvp would fail with ENOENT: no file of that name on PATH (or at
+ * that path). Lets a GPU-less host skip three forks that can only fail (~40 ms
+ * of the start-up path on the simulator). Undecided (false) when PATH is unset
+ * or has an empty entry (the cwd), where the lookup is execvp's own.
+ */
+export function nvidiaSmiCertainlyMissing(command: string, pathEnv: string | undefined): boolean {
+  if (command.includes('/')) return !existsSync(command);
+  if (!pathEnv) return false;
+  const dirs = pathEnv.split(path.delimiter);
+  return !dirs.includes('') && !dirs.some((dir) => existsSync(path.join(dir, command)));
+}
+
+/**
  * Run nvidia-smi with `args` (no shell). Never throws. (node:child_process
  * rather than execa: this runs on the start-up path, before the engine is
  * spawned, and execa's import alone costs ~70 ms.)
@@ -324,12 +339,14 @@ function firstLine(...texts: Array<string | undefined>): string {
 export function runNvidiaSmi(args: readonly string[], opts: NvidiaSmiRunOptions = {}): Promise<NvidiaSmiResult> {
   const command = opts.command ?? 'nvidia-smi';
   const timeoutMs = opts.timeoutMs ?? NVIDIA_SMI_TIMEOUT_MS;
+  const env = opts.env ?? process.env;
+  if (nvidiaSmiCertainlyMissing(command, env.PATH)) return Promise.resolve({ status: 'missing', stdout: '', message: `${command} not found` });
   return new Promise((resolve) => {
     try {
       execFile(
         command,
         [...args],
-        { env: opts.env ?? process.env, timeout: timeoutMs, killSignal: 'SIGKILL', encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 },
+        { env, timeout: timeoutMs, killSignal: 'SIGKILL', encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 },
         (err, stdout, stderr) => {
           if (!err) return resolve({ status: 'ok', stdout, message: '' });
           const e = err as NodeJS.ErrnoException & { killed?: boolean; signal?: NodeJS.Signals | null; code?: string | number };

@@ -3,7 +3,8 @@
 // writes them as strings; we accept strings or numbers). Checks that need the
 // whole file (duplicate ids and names, license files) live in load.ts.
 // The format is documented in docs/manifests.md; keep the two in step.
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import { transform, type CustomIssue } from '../config/zod-mini.js';
 import { PRECISION_NAMES } from './precision.js';
 
 /** How a value looks in an error message. */
@@ -26,67 +27,78 @@ function stringOrNumber(expected: string) {
 }
 
 function positiveInt(what = 'a positive integer') {
-  return stringOrNumber(what).transform((v, ctx) => {
-    const n = typeof v === 'number' ? v : /^\s*\d+\s*$/.test(v) ? Number(v) : Number.NaN;
-    if (!Number.isSafeInteger(n) || n < 1) {
-      ctx.addIssue({ code: 'custom', message: `expected ${what}, got ${show(v)}` });
-      return z.NEVER;
-    }
-    return n;
-  });
+  return z.pipe(
+    stringOrNumber(what),
+    transform((v: string | number, ctx) => {
+      const n = typeof v === 'number' ? v : /^\s*\d+\s*$/.test(v) ? Number(v) : Number.NaN;
+      if (!Number.isSafeInteger(n) || n < 1) {
+        ctx.addIssue({ code: 'custom', message: `expected ${what}, got ${show(v)}` });
+        return z.NEVER;
+      }
+      return n;
+    }),
+  );
 }
 
 function positiveNumber(what: string) {
-  return stringOrNumber(what).transform((v, ctx) => {
-    const n = typeof v === 'number' ? v : /^\s*\d+(\.\d+)?\s*$/.test(v) ? Number(v) : Number.NaN;
-    if (!Number.isFinite(n) || n <= 0) {
-      ctx.addIssue({ code: 'custom', message: `expected ${what}, got ${show(v)}` });
-      return z.NEVER;
-    }
-    return n;
-  });
+  return z.pipe(
+    stringOrNumber(what),
+    transform((v: string | number, ctx) => {
+      const n = typeof v === 'number' ? v : /^\s*\d+(\.\d+)?\s*$/.test(v) ? Number(v) : Number.NaN;
+      if (!Number.isFinite(n) || n <= 0) {
+        ctx.addIssue({ code: 'custom', message: `expected ${what}, got ${show(v)}` });
+        return z.NEVER;
+      }
+      return n;
+    }),
+  );
 }
 
 function nonEmptyString(what = 'a non-empty string') {
-  return z
-    .string({ error: (iss) => iss.input === undefined ? 'is required' : `expected ${what}, got ${show(iss.input)}` })
-    .transform((s, ctx) => {
+  return z.pipe(
+    z.string({ error: (iss) => iss.input === undefined ? 'is required' : `expected ${what}, got ${show(iss.input)}` }),
+    transform((s: string, ctx) => {
       const t = s.trim();
       if (t === '') {
         ctx.addIssue({ code: 'custom', message: `expected ${what}, got an empty string` });
         return z.NEVER;
       }
       return t;
-    });
+    }),
+  );
 }
 
 /** A string chosen from a fixed list (case-insensitive), returned lower-case. */
 function oneOf<T extends string>(values: readonly T[]) {
-  return stringOrNumber(`one of ${values.join(', ')}`).transform((v, ctx) => {
-    const s = String(v).trim().toLowerCase();
-    if (!(values as readonly string[]).includes(s)) {
-      ctx.addIssue({ code: 'custom', message: `expected one of ${values.join(', ')}, got ${show(v)}` });
-      return z.NEVER;
-    }
-    return s as T;
-  });
+  return z.pipe(
+    stringOrNumber(`one of ${values.join(', ')}`),
+    transform((v: string | number, ctx) => {
+      const s = String(v).trim().toLowerCase();
+      if (!(values as readonly string[]).includes(s)) {
+        ctx.addIssue({ code: 'custom', message: `expected one of ${values.join(', ')}, got ${show(v)}` });
+        return z.NEVER;
+      }
+      return s as T;
+    }),
+  );
 }
 
-const boolLike = z
-  .union([z.boolean(), z.string()], { error: (iss) => iss.input === undefined ? 'is required' : `expected true or false, got ${show(iss.input)}` })
-  .transform((v, ctx) => {
+const boolLike = z.pipe(
+  z.union([z.boolean(), z.string()], { error: (iss) => iss.input === undefined ? 'is required' : `expected true or false, got ${show(iss.input)}` }),
+  transform((v: boolean | string, ctx) => {
     if (typeof v === 'boolean') return v;
     const s = v.trim().toLowerCase();
     if (s === 'true') return true;
     if (s === 'false') return false;
     ctx.addIssue({ code: 'custom', message: `expected true or false, got ${show(v)}` });
     return z.NEVER;
-  });
+  }),
+);
 
 export const tagsSchema = z.strictObject({
-  llm_engine: z
-    .string({ error: (iss) => (iss.input === undefined ? 'is required (llm_engine: vllm)' : `expected "vllm", got ${show(iss.input)}`) })
-    .transform((s, ctx) => {
+  llm_engine: z.pipe(
+    z.string({ error: (iss) => (iss.input === undefined ? 'is required (llm_engine: vllm)' : `expected "vllm", got ${show(iss.input)}`) }),
+    transform((s: string, ctx) => {
       if (s.trim().toLowerCase() !== 'vllm') {
         ctx.addIssue({
           code: 'custom',
@@ -96,34 +108,41 @@ export const tagsSchema = z.strictObject({
       }
       return 'vllm' as const;
     }),
-  precision: stringOrNumber(`a precision (${PRECISION_NAMES.join(', ')})`).transform((v, ctx) => {
-    const s = String(v).trim().toLowerCase();
-    if (!PRECISION_NAMES.includes(s)) {
-      ctx.addIssue({ code: 'custom', message: `unknown precision ${show(v)}; expected one of ${PRECISION_NAMES.join(', ')}` });
-      return z.NEVER;
-    }
-    return s;
-  }),
-  tp: positiveInt('a positive integer (tensor-parallel size)').optional(),
-  pp: positiveInt('a positive integer (pipeline-parallel size)').optional(),
-  nodes: positiveInt('a positive integer (nodes of a multi-node group; tp × pp / nodes GPUs each)').optional(),
-  device: oneOf(['gpu', 'cpu'] as const).optional(),
-  gpu: nonEmptyString('a GPU family from profiles/gpus.yaml, e.g. "H100"').optional(),
-  gpu_device: stringOrNumber('a PCI id "<device>:<vendor>", e.g. "2330:10de"')
-    .transform((v, ctx) => {
-      let s = String(v).trim().toLowerCase();
-      if (/^[0-9a-f]{4}$/.test(s)) s = `${s}:10de`; // NVIDIA's vendor id, as NIM's operator assumes
-      if (!PCI_ID_RE.test(s)) {
-        ctx.addIssue({ code: 'custom', message: `expected a PCI id "<device>:<vendor>" in hex, e.g. "2330:10de", got ${show(v)}` });
+  ),
+  precision: z.pipe(
+    stringOrNumber(`a precision (${PRECISION_NAMES.join(', ')})`),
+    transform((v: string | number, ctx) => {
+      const s = String(v).trim().toLowerCase();
+      if (!PRECISION_NAMES.includes(s)) {
+        ctx.addIssue({ code: 'custom', message: `unknown precision ${show(v)}; expected one of ${PRECISION_NAMES.join(', ')}` });
         return z.NEVER;
       }
       return s;
-    })
-    .optional(),
-  min_gpu_memory_gb: positiveNumber('a positive number of GiB').optional(),
-  profile: oneOf(['latency', 'throughput'] as const).optional(),
-  feat_lora: boolLike.optional(),
-  feat_lora_max_rank: positiveInt().optional(),
+    }),
+  ),
+  tp: z.optional(positiveInt('a positive integer (tensor-parallel size)')),
+  pp: z.optional(positiveInt('a positive integer (pipeline-parallel size)')),
+  nodes: z.optional(positiveInt('a positive integer (nodes of a multi-node group; tp × pp / nodes GPUs each)')),
+  device: z.optional(oneOf(['gpu', 'cpu'] as const)),
+  gpu: z.optional(nonEmptyString('a GPU family from profiles/gpus.yaml, e.g. "H100"')),
+  gpu_device: z.optional(
+    z.pipe(
+      stringOrNumber('a PCI id "<device>:<vendor>", e.g. "2330:10de"'),
+      transform((v: string | number, ctx) => {
+        let s = String(v).trim().toLowerCase();
+        if (/^[0-9a-f]{4}$/.test(s)) s = `${s}:10de`; // NVIDIA's vendor id, as NIM's operator assumes
+        if (!PCI_ID_RE.test(s)) {
+          ctx.addIssue({ code: 'custom', message: `expected a PCI id "<device>:<vendor>" in hex, e.g. "2330:10de", got ${show(v)}` });
+          return z.NEVER;
+        }
+        return s;
+      }),
+    ),
+  ),
+  min_gpu_memory_gb: z.optional(positiveNumber('a positive number of GiB')),
+  profile: z.optional(oneOf(['latency', 'throughput'] as const)),
+  feat_lora: z.optional(boolLike),
+  feat_lora_max_rank: z.optional(positiveInt()),
 });
 
 export type RawTags = z.output<typeof tagsSchema>;
@@ -151,7 +170,7 @@ function flagName(token: string): string {
   return eq > 0 ? token.slice(0, eq) : token;
 }
 
-function checkReserved(flag: string, ctx: z.RefinementCtx, path: (string | number)[]): void {
+function checkReserved(flag: string, ctx: { addIssue(issue: CustomIssue): void }, path: (string | number)[]): void {
   const why = RESERVED_FLAGS[flagName(flag)];
   if (why) ctx.addIssue({ code: 'custom', path, message: `${flagName(flag)} must not be set in a profile: ${why}` });
 }
@@ -162,16 +181,18 @@ const argValue = z.union(
   { error: (iss) => iss.input === undefined ? 'is required' : `expected a string, number, boolean, list or map, got ${show(iss.input)}` },
 );
 
+const engineArgsForms = z.union([z.array(stringOrNumber('a command-line token (string or number)')), z.record(z.string(), argValue)], {
+  error: (iss) => iss.input === undefined ? 'is required' : `expected a list of vLLM flags or a map of flag: value, got ${show(iss.input)}`,
+});
+
 /**
  * engine_args: either a list of raw vLLM tokens (`["--max-num-seqs", "8"]`) or
  * a map flag → value (`{max-num-seqs: 8, enforce-eager: true}`). Both become a
  * token list; map keys are sorted so the result does not depend on key order.
  */
-export const engineArgsSchema = z
-  .union([z.array(stringOrNumber('a command-line token (string or number)')), z.record(z.string(), argValue)], {
-    error: (iss) => iss.input === undefined ? 'is required' : `expected a list of vLLM flags or a map of flag: value, got ${show(iss.input)}`,
-  })
-  .transform((v, ctx): string[] => {
+export const engineArgsSchema = z.pipe(
+  engineArgsForms,
+  transform((v: z.output<typeof engineArgsForms>, ctx): string[] => {
     if (Array.isArray(v)) {
       const tokens = v.map(String);
       tokens.forEach((t, i) => {
@@ -205,13 +226,14 @@ export const engineArgsSchema = z
       else out.push(flag, String(value));
     }
     return out;
-  });
+  }),
+);
 
-export const envSchema = z
-  .record(z.string(), z.union([z.string(), z.number(), z.boolean()], { error: (iss) => iss.input === undefined ? 'is required' : `expected a string, number or boolean, got ${show(iss.input)}` }), {
+export const envSchema = z.pipe(
+  z.record(z.string(), z.union([z.string(), z.number(), z.boolean()], { error: (iss) => iss.input === undefined ? 'is required' : `expected a string, number or boolean, got ${show(iss.input)}` }), {
     error: (iss) => iss.input === undefined ? 'is required' : `expected a map of NAME: value, got ${show(iss.input)}`,
-  })
-  .transform((env, ctx) => {
+  }),
+  transform((env: Record<string, string | number | boolean>, ctx) => {
     const out: Record<string, string> = {};
     for (const [k, v] of Object.entries(env)) {
       if (!ENV_NAME_RE.test(k)) {
@@ -222,23 +244,29 @@ export const envSchema = z
       out[k] = String(v);
     }
     return out;
-  });
+  }),
+);
 
 export const profileSchema = z.strictObject({
-  id: z
-    .string({ error: (iss) => iss.input === undefined ? 'is required' : `expected 64 lower-case hex digits, got ${show(iss.input)}` })
-    .refine((s) => PROFILE_ID_RE.test(s), {
-      error: (iss) => iss.input === undefined ? 'is required' : `expected 64 lower-case hex digits (a sha256), got ${show(iss.input)}; or leave id out to have it computed`,
-    })
-    .optional(),
-  name: nonEmptyString()
-    .refine((s) => NAME_RE.test(s), { error: 'a profile name may only hold letters, digits and _ . : + -' })
-    .refine((s) => s.toLowerCase() !== 'default', { error: '"default" is reserved: NIM_MODEL_PROFILE=default means automatic selection' })
-    .optional(),
-  description: z.string({ error: (iss) => iss.input === undefined ? 'is required' : `expected a string, got ${show(iss.input)}` }).optional(),
+  id: z.optional(
+    z
+      .string({ error: (iss) => iss.input === undefined ? 'is required' : `expected 64 lower-case hex digits, got ${show(iss.input)}` })
+      .check(
+        z.refine((s) => PROFILE_ID_RE.test(s), {
+          error: (iss) => iss.input === undefined ? 'is required' : `expected 64 lower-case hex digits (a sha256), got ${show(iss.input)}; or leave id out to have it computed`,
+        }),
+      ),
+  ),
+  name: z.optional(
+    nonEmptyString().check(
+      z.refine((s) => NAME_RE.test(s), { error: 'a profile name may only hold letters, digits and _ . : + -' }),
+      z.refine((s) => s.toLowerCase() !== 'default', { error: '"default" is reserved: NIM_MODEL_PROFILE=default means automatic selection' }),
+    ),
+  ),
+  description: z.optional(z.string({ error: (iss) => iss.input === undefined ? 'is required' : `expected a string, got ${show(iss.input)}` })),
   tags: tagsSchema,
-  engine_args: engineArgsSchema.optional(),
-  env: envSchema.optional(),
+  engine_args: z.optional(engineArgsSchema),
+  env: z.optional(envSchema),
 });
 
 export type RawProfile = z.output<typeof profileSchema>;
@@ -246,41 +274,42 @@ export type RawProfile = z.output<typeof profileSchema>;
 const licenseSchema = z
   .strictObject({
     name: nonEmptyString(),
-    text: z.string({ error: (iss) => iss.input === undefined ? 'is required' : `expected a string, got ${show(iss.input)}` }).optional(),
-    path: nonEmptyString('a file path relative to the manifest').optional(),
-    url: nonEmptyString('a URL')
-      .refine((s) => /^https?:\/\//.test(s), { error: 'expected an http(s) URL' })
-      .optional(),
+    text: z.optional(z.string({ error: (iss) => iss.input === undefined ? 'is required' : `expected a string, got ${show(iss.input)}` })),
+    path: z.optional(nonEmptyString('a file path relative to the manifest')),
+    url: z.optional(nonEmptyString('a URL').check(z.refine((s) => /^https?:\/\//.test(s), { error: 'expected an http(s) URL' }))),
   })
-  .superRefine((v, ctx) => {
-    if ((v.text === undefined) === (v.path === undefined)) {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'give exactly one of text (the license inline) or path (a file relative to the manifest)',
-      });
-    }
-  });
+  .check(
+    z.superRefine((v, ctx) => {
+      if ((v.text === undefined) === (v.path === undefined)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'give exactly one of text (the license inline) or path (a file relative to the manifest)',
+        });
+      }
+    }),
+  );
 
 export const modelSchema = z.strictObject({
   name: nonEmptyString('a model name, e.g. "nvidia/nemotron-3-content-safety"'),
-  served_model_name: nonEmptyString().optional(),
-  source: nonEmptyString('"hf://<org>/<repo>" or a local path').refine(
-    (s) => !/^[a-z][a-z0-9+.-]*:\/\//i.test(s) || /^hf:\/\/[A-Za-z0-9][\w.-]*(\/[\w.-]+)?$/.test(s),
-    { error: 'expected "hf://<org>/<repo>" or a local path (vLLM cannot load other URI schemes directly)' },
+  served_model_name: z.optional(nonEmptyString()),
+  source: nonEmptyString('"hf://<org>/<repo>" or a local path').check(
+    z.refine((s) => !/^[a-z][a-z0-9+.-]*:\/\//i.test(s) || /^hf:\/\/[A-Za-z0-9][\w.-]*(\/[\w.-]+)?$/.test(s), {
+      error: 'expected "hf://<org>/<repo>" or a local path (vLLM cannot load other URI schemes directly)',
+    }),
   ),
   modality: oneOf(['vlm', 'llm'] as const),
-  release: stringOrNumber('a release string, e.g. "1.0.0"').transform((v) => String(v)),
+  release: z.pipe(stringOrNumber('a release string, e.g. "1.0.0"'), transform((v: string | number) => String(v))),
   license: licenseSchema,
-  max_model_len: positiveInt().optional(),
-  description: z.string({ error: (iss) => iss.input === undefined ? 'is required' : `expected a string, got ${show(iss.input)}` }).optional(),
+  max_model_len: z.optional(positiveInt()),
+  description: z.optional(z.string({ error: (iss) => iss.input === undefined ? 'is required' : `expected a string, got ${show(iss.input)}` })),
 });
 
 export const manifestSchema = z.strictObject({
-  schema_version: stringOrNumber('a version string, e.g. "1.0"').transform((v) => String(v)),
+  schema_version: z.pipe(stringOrNumber('a version string, e.g. "1.0"'), transform((v: string | number) => String(v))),
   model: modelSchema,
   profiles: z
     .array(profileSchema, { error: (iss) => iss.input === undefined ? 'is required' : `expected a list of profiles, got ${show(iss.input)}` })
-    .min(1, { error: 'a manifest needs at least one profile' }),
+    .check(z.minLength(1, { error: 'a manifest needs at least one profile' })),
 });
 
 export type RawManifest = z.output<typeof manifestSchema>;

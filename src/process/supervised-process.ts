@@ -1,6 +1,6 @@
 // One long-lived child process (vLLM, `ray start --block`) run as a process
-// group: spawned with execa in a group of its own, stopped by signalling that
-// group, and never left behind.
+// group: spawned in a group of its own, stopped by signalling that group, and
+// never left behind.
 //
 // Two mechanisms make sure the child dies with the supervisor even when the
 // supervisor is SIGKILLed and gets no chance to clean up:
@@ -15,7 +15,6 @@
 // then SIGKILL after a timeout), `destroy()` is immediate (SIGKILL, synchronous).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { execa, type ResultPromise } from 'execa';
 import type { Logger } from '../log/logger.js';
 import { findExecutable } from './executable.js';
 import type { ProcessExit } from './exit.js';
@@ -63,11 +62,11 @@ export class SupervisedProcess {
   /** Resolves once both output streams are fully forwarded. */
   readonly drained: Promise<void>;
   #exit: ProcessExit | undefined;
-  readonly #child: ResultPromise;
+  readonly #child: ChildProcess;
   readonly #reaper: ChildProcess | undefined;
   readonly #logger: Logger;
 
-  private constructor(child: ResultPromise, pid: number, log: OutputLog, logger: Logger, reaper: ChildProcess | undefined) {
+  private constructor(child: ChildProcess, pid: number, log: OutputLog, logger: Logger, reaper: ChildProcess | undefined) {
     this.#child = child;
     this.pid = pid;
     this.log = log;
@@ -83,8 +82,6 @@ export class SupervisedProcess {
       log.follow(child.stdout!, 'stdout', logger),
       log.follow(child.stderr!, 'stderr', logger),
     ]).then(() => undefined);
-    // The execa promise resolves with the result; failures surface through 'exit' and 'error'.
-    child.catch(() => undefined);
   }
 
   /** Spawn the command in a process group of its own. Throws when it cannot be spawned. */
@@ -96,18 +93,19 @@ export class SupervisedProcess {
     const [file, args] = setpriv
       ? [setpriv, ['--pdeathsig', 'SIGKILL', '--', command.command, ...command.args]]
       : [command.command, command.args];
-    const child = execa(file, args, {
+    // node:child_process, not execa (the design's choice, still used for one-shot
+    // commands): this spawn is on the start-up path, execa's import alone cost ~70 ms
+    // of CPU before the engine could start (docs/benchmarks.md, "Start-up"), and
+    // every execa feature was off here (buffer, reject, cleanup, extendEnv, final newline).
+    const child = spawn(file, args, {
       env: { ...baseEnv, ...command.env },
-      extendEnv: false,
       detached: true, // own process group: signals reach the child's workers too
-      stdin: 'ignore', // a child waiting on a prompt would hang forever
-      stdout: 'pipe',
-      stderr: 'pipe',
-      buffer: false,
-      reject: false,
-      cleanup: false, // we stop it ourselves, group and all
-      stripFinalNewline: false,
+      // stdin ignored: a child waiting on a prompt would hang forever. Nothing buffered:
+      // the output is followed line by line (OutputLog). We stop it ourselves, group and all.
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
+    // A failed spawn (ENOENT, EACCES) also emits 'error' (asynchronously); we report it by throwing below.
+    child.on('error', () => undefined);
     if (child.pid === undefined) {
       throw new Error(`could not spawn ${command.command}`);
     }
