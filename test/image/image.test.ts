@@ -401,11 +401,12 @@ test('podman stop: the in-flight stream completes, new requests get 503, exit 0,
   const { base, name } = serving;
   const pids = await hostPids(name);
   assert.ok(pids.length >= 3, `tini, the supervisor and the engine: ${pids.join(' ')}`);
-  // 400 tokens at 10 ms each: the stream outlasts the stop signal by seconds.
+  // 1000 tokens at 10 ms each: the stream outlasts the stop signal by seconds, well
+  // within the 30 s drain (NIM_SHUTDOWN_GRACE_PERIOD).
   const res = await fetch(`${base}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'Tell me a long story.' }], max_tokens: 400, ignore_eos: true, stream: true }),
+    body: JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'Tell me a long story.' }], max_tokens: 1000, ignore_eos: true, stream: true }),
   });
   assert.equal(res.status, 200);
   const reader = res.body!.getReader();
@@ -427,7 +428,7 @@ test('podman stop: the in-flight stream completes, new requests get 503, exit 0,
   const events = text.split('\n\n').map((e) => e.trim()).filter((e) => e.startsWith('data: '));
   assert.equal(events.at(-1), 'data: [DONE]', 'the stream ran to its end');
   const finish = events.map((e) => /"finish_reason":"(\w+)"/.exec(e)?.[1]).filter(Boolean);
-  assert.deepEqual(finish, ['length'], 'all 400 tokens');
+  assert.deepEqual(finish, ['length'], 'all 1000 tokens');
   const stop = await stopped;
   assert.equal(stop.code, 0, `podman stop: ${stop.stderr}`);
   const state = (await podmanOk(['inspect', '--format', '{{.State.Status}} {{.State.ExitCode}}', name])).trim();
