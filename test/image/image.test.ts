@@ -3,8 +3,10 @@
 // NODE_IMAGE and VLLM_IMAGE point at stand-ins made from registry packages
 // (test/image/stand-ins.sh: Debian from debootstrap, Node from the npm
 // registry; test/image/vllm.Containerfile: a `vllm` on PATH that runs the
-// project's simulator). Asserted: the image's configuration, its files and
-// permissions, `podman run IMAGE list-model-profiles`, liveness at once and
+// project's simulator, with the nvidia/cuda base's NVIDIA_VISIBLE_DEVICES=all).
+// Asserted: the image's configuration, its files and permissions, the CLI's
+// commands as CMD overrides (list-model-profiles, select-profile, help env,
+// download-to-cache into a volume, nim-serve), liveness at once and
 // readiness only once the engine is healthy, the seed's curl calls through the
 // published port, uid 1000 and tini as PID 1, `podman stop` letting an
 // in-flight stream finish with exit 0 and no process left, and a read-only
@@ -24,6 +26,13 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'
 const here = path.join(repoRoot, 'test', 'image');
 const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string };
 const MODEL = 'nvidia/nemotron-3-content-safety';
+/**
+ * The engine image's base sets NVIDIA_VISIBLE_DEVICES=all, so a container looks
+ * like a GPU host even without GPUs, and the supervisor never falls back to the
+ * CPU by itself (#12): the CPU profile is named, as a user without GPUs does.
+ */
+const CPU_PROFILE = 'vllm-bf16-cpu';
+const CPU = { NIM_MODEL_PROFILE: CPU_PROFILE };
 
 /** podman with the test's own containers.conf (runc, no default ulimits). */
 const env = { ...process.env, CONTAINERS_CONF: process.env.CONTAINERS_CONF ?? path.join(here, 'containers.conf') };
@@ -131,12 +140,12 @@ interface Running {
 }
 
 /** `podman run -d` the image as a user would, publishing 8000 on a free loopback port. */
-async function startContainer(purpose: string, runArgs: string[], envs: Record<string, string> = {}, image = IMAGE): Promise<Running> {
+async function startContainer(purpose: string, runArgs: string[], envs: Record<string, string> = {}, image = IMAGE, cmd: string[] = []): Promise<Running> {
   const name = `nim-ci-${purpose}-${tag}`;
   const port = await freePort();
   containers.push(name);
-  const e = Object.entries(envs).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
-  await podmanOk(['run', '-d', '--name', name, '--label', `${OWNER_LABEL}=${process.pid}`, '-p', `127.0.0.1:${port}:8000`, '--stop-timeout', '60', ...e, ...runArgs, image]);
+  const e = Object.entries({ ...CPU, ...envs }).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
+  await podmanOk(['run', '-d', '--name', name, '--label', `${OWNER_LABEL}=${process.pid}`, '-p', `127.0.0.1:${port}:8000`, '--stop-timeout', '60', ...e, ...runArgs, image, ...cmd]);
   return { name, port, base: `http://127.0.0.1:${port}` };
 }
 
@@ -282,6 +291,8 @@ test('the image: user 1000:1000, tini -s as the entrypoint, CMD serve, HEALTHCHE
   assert.equal(envMap.HOME, '/opt/nim');
   assert.equal(envMap.HF_HOME, '/opt/nim/.cache/huggingface');
   assert.equal(envMap.NIM_SERVER_PORT, '8000');
+  assert.equal(envMap.NIM_CACHE_PATH, '/opt/nim/.cache');
+  assert.equal(envMap.NVIDIA_VISIBLE_DEVICES, 'all', 'inherited from the engine image, as from nvidia/cuda');
   const hc = (inspect!.Healthcheck ?? config.Healthcheck) as { Test?: string[] } | undefined;
   assert.ok(hc?.Test?.join(' ').includes('/v1/health/live'), `HEALTHCHECK kept (docker format): ${JSON.stringify(hc)}`);
   assert.equal(config.Labels['org.opencontainers.image.version'], pkg.version);
@@ -307,17 +318,52 @@ for (const [image, user] of [[IMAGE, 'ubuntu'], [IMAGE_NO_UID_1000, 'nim']] as c
   });
 }
 
-test('podman run IMAGE list-model-profiles (and select-profile --json) work without a GPU', async () => {
+test('podman run IMAGE list-model-profiles, select-profile, help env: the CLI\'s commands as CMD overrides, without a GPU', async () => {
   const list = await podman(['run', '--rm', IMAGE, 'list-model-profiles']);
   assert.equal(list.code, 0, list.stderr);
   assert.match(list.stdout, /SYSTEM INFO/);
   assert.match(list.stdout, /MODEL PROFILES/);
-  assert.match(list.stdout, /vllm-bf16-cpu/, 'the CPU profile is compatible without GPUs');
-  const sel = await podman(['run', '--rm', IMAGE, 'select-profile', '--json']);
+  assert.match(list.stdout, /Compatible with system and runnable:\n\s+- [0-9a-f]{64} \(vllm-bf16-cpu\) \[CPU\]/, 'the CPU profile can run without GPUs');
+  // NVIDIA_VISIBLE_DEVICES=all from the base: no automatic CPU fallback; exit 2 with a hint naming the CPU profile.
+  const auto = await podman(['run', '--rm', IMAGE, 'select-profile', '--json']);
+  assert.equal(auto.code, 2, `select-profile without NIM_MODEL_PROFILE: ${auto.stdout}${auto.stderr}`);
+  assert.match(auto.stderr, /NVIDIA_VISIBLE_DEVICES=all/);
+  assert.match(auto.stderr, /set NIM_MODEL_PROFILE=vllm-bf16-cpu/);
+  const sel = await podman(['run', '--rm', '-e', `NIM_MODEL_PROFILE=${CPU_PROFILE}`, IMAGE, 'select-profile', '--json']);
   assert.equal(sel.code, 0, sel.stderr);
-  const json = JSON.parse(sel.stdout) as Record<string, unknown>;
-  assert.match(JSON.stringify(json), /vllm-bf16-cpu/);
+  const json = JSON.parse(sel.stdout) as { profile?: { name?: string } };
+  assert.equal(json.profile?.name, CPU_PROFILE);
   assert.match(JSON.stringify(json), /"vllm"|\/vllm"/, 'the engine command is vllm');
+  // The container toolkit's "no GPU" value: the CPU profile is chosen by itself.
+  const none = await podman(['run', '--rm', '-e', 'NVIDIA_VISIBLE_DEVICES=void', IMAGE, 'select-profile', '--json']);
+  assert.equal(none.code, 0, none.stderr);
+  assert.equal((JSON.parse(none.stdout) as { profile?: { name?: string } }).profile?.name, CPU_PROFILE);
+  const help = await podman(['run', '--rm', IMAGE, 'help', 'env', 'NIM_MODEL_PROFILE']);
+  assert.equal(help.code, 0, help.stderr);
+  assert.match(help.stdout, /^NIM_MODEL_PROFILE$/m);
+  const usage = await podman(['run', '--rm', IMAGE, '--help']);
+  assert.equal(usage.code, 0, usage.stderr);
+  for (const cmd of ['serve', 'nim-serve', 'list-model-profiles', 'download-to-cache', 'select-profile']) assert.match(usage.stdout, new RegExp(`^  ${cmd} `, 'm'));
+});
+
+test('podman run IMAGE download-to-cache: a model from a hub into a cache volume, as uid 1000 on a read-only root', async () => {
+  const { startFixtureHub } = await import('../helpers/fixture-hub.js');
+  const { tinyModelFiles } = await import('../helpers/tiny-model.js');
+  const repo = 'test-org/tiny-llama';
+  const hub = await startFixtureHub({ [repo]: { files: tinyModelFiles({ shardBytes: 64 * 1024 }) } });
+  const volume = `nim-ci-download-${tag}`;
+  volumes.push(volume);
+  try {
+    await podmanOk(['volume', 'create', '--label', `${OWNER_LABEL}=${process.pid}`, volume]);
+    // The host network: the hub listens on the host's loopback.
+    const dl = await podman(['run', '--rm', '--network=host', '--read-only', '--read-only-tmpfs=false', '--cap-drop=ALL', '-v', `${volume}:/opt/nim/.cache`, '-e', `NIM_MODEL_PATH=hf://${repo}`, '-e', `HF_ENDPOINT=${hub.url}`, IMAGE, 'download-to-cache', '--all'], 180_000);
+    assert.equal(dl.code, 0, `download-to-cache: ${dl.stdout}${dl.stderr}`);
+    assert.match(`${dl.stdout}${dl.stderr}`, /Cached hf:\/\/test-org\/tiny-llama \(commit [0-9a-f]{40}\)/);
+    const ls = await podmanOk(['run', '--rm', '--entrypoint', 'sh', '-v', `${volume}:/opt/nim/.cache`, IMAGE, '-c', `stat -c '%u:%g %n' /opt/nim/.cache/huggingface/hub/models--test-org--tiny-llama/snapshots/${hub.commitOf(repo)}/config.json`]);
+    assert.match(ls, /^1000:1000 /m, 'the snapshot is in the volume, owned by uid 1000');
+  } finally {
+    await hub.close();
+  }
 });
 
 let serving: Running | undefined;
@@ -462,8 +508,8 @@ test('--read-only with a cache volume, no capabilities, no new privileges: serve
   assert.equal((await podmanOk(['inspect', '--format', '{{.State.ExitCode}}', ro.name])).trim(), '0');
 });
 
-test(`${IMAGE_NO_UID_1000} (a base without uid 1000, as vLLM 0.11's): serves as "nim", stops with exit 0`, async () => {
-  const c = await startContainer('nouid', [], {}, IMAGE_NO_UID_1000);
+test(`${IMAGE_NO_UID_1000} (a base without uid 1000, as vLLM 0.11's): nim-serve serves as "nim", stops with exit 0`, async () => {
+  const c = await startContainer('nouid', [], {}, IMAGE_NO_UID_1000, ['nim-serve']);
   try {
     await waitFor(async () => (await status(`${c.base}/v1/health/ready`)) === 200, 'readiness', 120_000);
     const chat = JSON.parse(await curl([`${c.base}/v1/chat/completions`, '-H', 'Content-Type: application/json', '-d', JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'Hi' }], max_tokens: 8 })])) as { object: string };
