@@ -7,7 +7,6 @@
 // the supervisor's own configuration loader accepts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -164,13 +163,7 @@ test('kustomization.yaml lists exactly the other manifests', () => {
   for (const i of images) assert.equal(i.name, imageName, 'images[].name matches the Deployment\'s image');
 });
 
-const kubectl = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8', timeout: 10_000 });
-test('kubectl kustomize builds the directory (when kubectl is installed)', { skip: kubectl.status !== 0 ? 'kubectl not installed' : false }, () => {
-  const r = spawnSync('kubectl', ['kustomize', dir], { encoding: 'utf8', timeout: 30_000 });
-  assert.equal(r.status, 0, r.stderr);
-  const kinds = parseAllDocuments(r.stdout).map((d) => (d.toJS() as { kind?: string } | null)?.kind);
-  assert.deepEqual([...kinds].sort(), ['Deployment', 'HorizontalPodAutoscaler', 'PersistentVolumeClaim', 'Service', 'ServiceMonitor']);
-});
+// `kubectl kustomize` renders it: deploy-kustomize.test.ts.
 
 // ---------------------------------------------------------------------------
 // The Deployment and the supervisor
