@@ -51,7 +51,7 @@ const LEGACY_PHASES = ['throughput', 'bodies', 'scrapes', 'tracing', 'streams'];
 const phaseArg = opt('phases', TARGET_PHASES.join(','));
 const PHASES = new Set(phaseArg === 'all' ? [...TARGET_PHASES, ...LEGACY_PHASES] : phaseArg.split(',').map((s) => s.trim()));
 for (const p of PHASES) if (![...TARGET_PHASES, ...LEGACY_PHASES].includes(p)) throw new Error(`--phases: unknown phase "${p}"; expected some of ${[...TARGET_PHASES, ...LEGACY_PHASES].join(', ')} or all`);
-const ROUNDS = num('rounds', 3);
+const ROUNDS = num('rounds', 5);
 const REQUESTS = num('requests', 5000);
 const CONCURRENCY = num('concurrency', 16);
 const STREAMS = num('streams', 100);

@@ -50,7 +50,6 @@ export class ClientConnection implements ClientSide {
     this.#host = host;
     this.remoteAddress = socket.remoteAddress ?? '';
     this.encrypted = (socket as TLSSocket).encrypted === true;
-    socket.setNoDelay(true);
     socket.on('data', this.#onData);
     socket.on('end', this.#onGone);
     socket.on('close', this.#onGone);

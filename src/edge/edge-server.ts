@@ -43,7 +43,7 @@ export class Edge implements ConnectionHost {
     this.#fallback.emit('listening');
     const onConnection = (socket: net.Socket): void => this.#accept(socket);
     this.server = opts.tls
-      ? tls.createServer({ ...opts.tls, allowHalfOpen: true }, onConnection)
+      ? tls.createServer({ ...opts.tls, allowHalfOpen: true, noDelay: true }, onConnection)
       : net.createServer({ allowHalfOpen: true, noDelay: true }, onConnection);
     if (opts.maxConnections > 0) this.server.maxConnections = opts.maxConnections;
     if (opts.tls) {
