@@ -61,6 +61,7 @@ const NOT_RUN: Record<string, string> = {
   'npm test': 'this suite',
   'npm run build': 'npm test has just built',
   'npm run bench': 'minutes of load; its own step',
+  'npm run test:image': 'builds and runs the image with podman (minutes, as root): its own step in .ci/run',
 };
 
 const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
