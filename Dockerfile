@@ -39,7 +39,8 @@ RUN apt-get update \
 COPY package.json package-lock.json ./
 # All dependencies, dev ones included (tsc is one). --ignore-scripts skips the
 # `prepare` script (tsc): the sources are not here yet, and the build below is
-# the only one. No dependency needs an install script (all are pure JS).
+# the only one. No dependency needs its install script: esbuild (the bundler) has
+# one, but finds its platform binary (@esbuild/linux-x64) without it.
 RUN npm ci --ignore-scripts --no-audit --no-fund
 
 COPY tsconfig.json ./

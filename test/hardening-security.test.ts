@@ -300,5 +300,20 @@ describe('the proxy boundary (echo engine)', () => {
     const badChunk = await rawRequest(sup.port, 'POST /v1/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n2\r\n{}\r\n0\r\n\r\n');
     assert.equal(badChunk.status, 400);
     assert.equal((await engineSaw()).length, before);
+    // Connection naming a framing header: hop-by-hop, but the body must still reach the engine as
+    // the body (re-framed), never as a second request on the engine's connection.
+    for (const listed of ['content-length', 'transfer-encoding', 'keep-alive, Content-Length']) {
+      const smuggled = 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n';
+      const framing = listed.includes('transfer') ? `Transfer-Encoding: chunked\r\n\r\n${smuggled.length.toString(16)}\r\n${smuggled}\r\n0\r\n\r\n` : `Content-Length: ${smuggled.length}\r\n\r\n${smuggled}`;
+      const r = await rawRequest(sup.port, `POST /v1/completions HTTP/1.1\r\nHost: x\r\nConnection: ${listed}\r\nContent-Type: application/json\r\n${framing}`);
+      assert.equal(r.status, 200, r.text);
+      assert.match(r.text, new RegExp(`"bodyBytes":${smuggled.length}`), listed);
+    }
+    const seen = (await engineSaw()).slice(before);
+    assert.deepEqual(
+      seen.map((x) => `${x.method} ${x.url}`),
+      ['POST /v1/completions', 'POST /v1/completions', 'POST /v1/completions'],
+      'the engine saw the three requests and nothing smuggled',
+    );
   });
 });

@@ -227,3 +227,22 @@ describe('NIM_PROXY_WORKERS=2 in front of the simulator', () => {
     await waitGone(engine.pid, 10_000);
   });
 });
+
+test("the primary's socket directory: TMPDIR, else the cache volume; none writable is one clear error (exit 2)", async () => {
+  const { socketDirectory } = await import('../src/workers/primary.js');
+  const { ConfigError } = await import('../src/errors.js');
+  const { mkdtempSync, rmSync, statSync } = await import('node:fs');
+  const os = await import('node:os');
+  const base = mkdtempSync(path.join(os.tmpdir(), 'sockdir-test-'));
+  try {
+    const dir = socketDirectory(['/nonexistent-tmp-dir', base]);
+    assert.ok(dir.startsWith(path.join(base, 'nim-supervisor-')), dir);
+    assert.equal(statSync(dir).mode & 0o777, 0o700);
+    assert.throws(
+      () => socketDirectory(['/nonexistent-a', '/nonexistent-b']),
+      (err: unknown) => err instanceof ConfigError && err.exitCode === 2 && /nonexistent-a \(ENOENT\), \/nonexistent-b \(ENOENT\)/.test(err.message),
+    );
+  } finally {
+    rmSync(base, { recursive: true, force: true });
+  }
+});

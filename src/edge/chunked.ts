@@ -20,8 +20,14 @@ const enum S {
   Done,
 }
 
-/** Longest chunk-size accepted (hex digits): 2^52 bytes is far past any body. */
-const MAX_SIZE_DIGITS = 13;
+/** Longest chunk-size line accepted (hex digits, leading zeros included), and the largest size. */
+const MAX_SIZE_DIGITS = 20;
+const MAX_SIZE = 2 ** 52;
+
+/** CTLs but HTAB, and DEL: never inside a chunk extension or trailer line (bare LF included). */
+function isCtl(c: number): boolean {
+  return (c < 32 && c !== 9) || c === 127;
+}
 
 function hexValue(c: number): number {
   if (c >= 48 && c <= 57) return c - 48;
@@ -87,6 +93,7 @@ export class ChunkedScanner {
           if (v >= 0) {
             if (++this.#digits > MAX_SIZE_DIGITS) throw new ChunkedSyntaxError('chunk size too long');
             this.#size = this.#size * 16 + v;
+            if (this.#size > MAX_SIZE) throw new ChunkedSyntaxError('chunk size too large');
             i++;
             break;
           }
@@ -100,7 +107,7 @@ export class ChunkedScanner {
         case S.Ext: {
           const cr = buf.indexOf(13, i);
           const stop = cr < 0 || cr >= end ? end : cr;
-          for (let k = i; k < stop; k++) if (buf[k] === 10) throw new ChunkedSyntaxError('bare LF in chunk extension');
+          for (let k = i; k < stop; k++) if (isCtl(buf[k]!)) throw new ChunkedSyntaxError('control character in chunk extension');
           i = stop;
           if (stop < end) {
             this.#state = S.SizeLf;
@@ -151,7 +158,7 @@ export class ChunkedScanner {
         case S.TrailerLine: {
           const cr = buf.indexOf(13, i);
           const stop = cr < 0 || cr >= end ? end : cr;
-          for (let k = i; k < stop; k++) if (buf[k] === 10) throw new ChunkedSyntaxError('bare LF in trailer');
+          for (let k = i; k < stop; k++) if (isCtl(buf[k]!)) throw new ChunkedSyntaxError('control character in trailer');
           i = stop;
           if (stop < end) {
             this.#state = S.TrailerLf;

@@ -197,6 +197,13 @@ export class ClientConnection implements ClientSide {
 
   /** Too slow (headers or request timeout): node:http's 408 when nothing was answered yet, then close. */
   timeOut(): void {
+    if (this.phase === ConnPhase.Exchange && this.#exchange?.unanswered === true) {
+      // The body did not arrive in time: the engine request is dropped and the client told, as node:http tells it.
+      const ex = this.#exchange;
+      this.#exchange = undefined;
+      ex.clientGone();
+      this.phase = ConnPhase.Head;
+    }
     if (this.phase === ConnPhase.Head) {
       this.#release();
       this.socket.on('error', this.#onError);

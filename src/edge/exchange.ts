@@ -104,7 +104,7 @@ export class Exchange implements TickedStream, SocketOwner {
     this.#bodyLeft = head.contentLength;
     this.#bodyDone = head.contentLength === 0;
     this.#closeAfter = head.close;
-    if (head.contentLength < 0) this.#reqScanner = new ChunkedScanner({ strict: true });
+    if (head.contentLength < 0) this.#reqScanner = new ChunkedScanner();
   }
 
   /** Decide and start: refuse at once, or connect to the engine and send the head. */
@@ -176,6 +176,11 @@ export class Exchange implements TickedStream, SocketOwner {
     return -1;
   }
 
+  /** Nothing was written to the client yet (the engine has not answered, the edge has not refused). */
+  get unanswered(): boolean {
+    return this.#phase === Phase.Head;
+  }
+
   /** The body is still due (the connection feeds it here). */
   get wantsBody(): boolean {
     return !this.#bodyDone;
@@ -233,10 +238,9 @@ export class Exchange implements TickedStream, SocketOwner {
     let xfport: string | undefined;
     let xfproto: string | undefined;
     let xfhost = false;
-    const listed = h.connectionListed;
     for (let i = 0; i < h.names.length; i++) {
       const name = h.names[i]!;
-      if (DROP_REQUEST.has(name) || (listed !== undefined && listed.includes(name))) {
+      if (DROP_REQUEST.has(name)) {
         // Appended to, as http-proxy's xfwd does: `<theirs>,<ours>`.
         if (name === 'x-forwarded-for') xff = xff === undefined ? h.values[i] : `${xff},${h.values[i]}`;
         else if (name === 'x-forwarded-port') xfport = h.values[i];
@@ -335,7 +339,9 @@ export class Exchange implements TickedStream, SocketOwner {
     let cacheControl = false;
     for (let i = 0; i < res.names.length; i++) {
       const name = res.names[i]!;
-      if (DROP_RESPONSE.has(name) || isCorsResponseHeader(name) || res.connectionListed?.includes(name) === true) continue;
+      if (DROP_RESPONSE.has(name) || isCorsResponseHeader(name)) continue;
+      // Named in the engine's Connection: hop-by-hop, unless it frames this body (the edge frames by it too).
+      if (res.connectionListed?.includes(name) === true && name !== 'content-length' && name !== 'transfer-encoding') continue;
       if (name === 'vary' && vary !== undefined) {
         vary = `${vary}, ${res.values[i]}`;
         continue;

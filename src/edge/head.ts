@@ -24,7 +24,9 @@ export type Decline =
   | 'host'
   | 'framing'
   | 'expect'
-  | 'upgrade';
+  | 'upgrade'
+  | 'connection-listed'
+  | 'duplicate';
 
 export interface RequestHead {
   method: string;
@@ -45,8 +47,6 @@ export interface RequestHead {
   authorization: string | undefined;
   origin: string | undefined;
   host: string;
-  /** Header names listed in `Connection` (lowercased), dropped when forwarding. */
-  connectionListed: string[] | undefined;
   /** Offset just past the blank line that ends the head. */
   end: number;
 }
@@ -58,6 +58,12 @@ export function headEnd(buf: Buffer, from: number): number {
 }
 
 const DIGITS = /^[0-9]{1,15}$/;
+
+/** True when an LF in `buf[0, end)` is not preceded by CR. */
+function hasBareLf(buf: Buffer, end: number): boolean {
+  for (let i = buf.indexOf(10); i >= 0 && i < end; i = buf.indexOf(10, i + 1)) if (i === 0 || buf[i - 1] !== 13) return true;
+  return false;
+}
 
 /** Strip optional whitespace (SP and HTAB only: String.prototype.trim would also strip VT, FF and NBSP). */
 function ows(s: string): string {
@@ -76,7 +82,11 @@ function ows(s: string): string {
  */
 export function parseRequestHead(buf: Buffer, maxBytes: number, searchFrom = 0): RequestHead | Decline {
   const end = headEnd(buf, searchFrom);
-  if (end < 0) return buf.length > maxBytes ? 'too-large' : 'incomplete';
+  if (end < 0) {
+    // A line ended by a bare LF never ends the head as the fast path reads it: node:http answers it now.
+    if (hasBareLf(buf, buf.length)) return 'header-line';
+    return buf.length > maxBytes ? 'too-large' : 'incomplete';
+  }
   if (end > maxBytes) return 'too-large';
   const text = buf.toString('latin1', 0, end - 4);
   const lines = text.split('\r\n');
@@ -129,9 +139,12 @@ export function parseRequestHead(buf: Buffer, maxBytes: number, searchFrom = 0):
         hosts++;
         break;
       case 'authorization':
+        // node:http and the fast path would read a repeated one differently (first vs joined): decline.
+        if (authorization !== undefined) return 'duplicate';
         authorization = value;
         break;
       case 'origin':
+        if (origin !== undefined) return 'duplicate';
         origin = value;
         break;
       case 'connection':
@@ -154,14 +167,16 @@ export function parseRequestHead(buf: Buffer, maxBytes: number, searchFrom = 0):
     length = Number(contentLength);
   }
   let close = false;
-  let connectionListed: string[] | undefined;
   if (connection !== undefined) {
     for (const part of connection.split(',')) {
       const token = ows(part).toLowerCase();
       if (token === '') continue;
       if (token === 'close') close = true;
       else if (token === 'upgrade') return 'upgrade';
-      else if (token !== 'keep-alive') (connectionListed ??= []).push(token);
+      // A header named in Connection is hop-by-hop and dropped when forwarding. Dropping
+      // Content-Length, Transfer-Encoding or Host would desync the engine's connection, so any
+      // such listing is left to node:http (http-proxy re-frames the body it forwards).
+      else if (token !== 'keep-alive') return 'connection-listed';
     }
   }
   return {
@@ -176,7 +191,6 @@ export function parseRequestHead(buf: Buffer, maxBytes: number, searchFrom = 0):
     authorization,
     origin,
     host: host!,
-    connectionListed,
     end,
   };
 }

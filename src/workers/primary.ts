@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Config } from '../config/env.js';
 import type { Lifecycle } from '../engine/lifecycle.js';
-import { SupervisorError } from '../errors.js';
+import { ConfigError, SupervisorError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { PROXY_WORKER_ENV } from './marker.js';
 import { isMessage, type EngineTarget, type FromWorker, type LifecycleSnapshot, type MetricsJson, type ToWorker } from './messages.js';
@@ -60,7 +60,7 @@ export class ProxyWorkers {
   constructor(opts: ProxyWorkersOptions) {
     this.#opts = opts;
     this.count = opts.count;
-    this.#dir = mkdtempSync(path.join(os.tmpdir(), 'nim-supervisor-')); // mode 0700
+    this.#dir = socketDirectory([os.tmpdir(), opts.config.model.cachePath, '/dev/shm']);
     this.socketPath = path.join(this.#dir, 'primary.sock');
     this.failed = new Promise((resolve) => (this.#fail = resolve));
     // Whatever ends this process, its workers go with it (and the socket's directory).
@@ -311,4 +311,23 @@ function kill(pid: number): void {
   } catch {
     /* already gone */
   }
+}
+
+/**
+ * A fresh 0700 directory for the primary's socket: under TMPDIR, else the cache
+ * volume (NIM_CACHE_PATH, writable in a read-only pod), else /dev/shm.
+ * Throws a ConfigError (exit 2) naming them when none is writable.
+ */
+export function socketDirectory(candidates: string[]): string {
+  const tried: string[] = [];
+  for (const dir of candidates) {
+    try {
+      return mkdtempSync(path.join(dir, 'nim-supervisor-')); // mode 0700
+    } catch (err) {
+      tried.push(`${dir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+  }
+  throw new ConfigError(`NIM_PROXY_WORKERS > 1 needs a writable directory for the primary's socket; none of these is: ${tried.join(', ')}`, {
+    hint: 'mount a writable /tmp (an emptyDir) or set TMPDIR, or set NIM_PROXY_WORKERS=1',
+  });
 }
