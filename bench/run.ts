@@ -52,6 +52,8 @@ const phaseArg = opt('phases', TARGET_PHASES.join(','));
 const PHASES = new Set(phaseArg === 'all' ? [...TARGET_PHASES, ...LEGACY_PHASES] : phaseArg.split(',').map((s) => s.trim()));
 for (const p of PHASES) if (![...TARGET_PHASES, ...LEGACY_PHASES].includes(p)) throw new Error(`--phases: unknown phase "${p}"; expected some of ${[...TARGET_PHASES, ...LEGACY_PHASES].join(', ')} or all`);
 const ROUNDS = num('rounds', 5);
+/** Non-streaming requests per path before the measured rounds (JIT and pools warm). */
+const WARMUP_REQUESTS = num('warmup-requests', 10000);
 const REQUESTS = num('requests', 5000);
 const CONCURRENCY = num('concurrency', 16);
 const STREAMS = num('streams', 100);
@@ -239,7 +241,9 @@ async function main(): Promise<void> {
         const chatFile = path.join(tmpDir, 'chat.json');
         writeFileSync(chatFile, JSON.stringify({ model: sup.model, messages: [{ role: 'user', content: 'Say hello to the benchmark.' }], max_tokens: 16 }));
         const subjects = subjectsOf(sup, ngx);
-        for (const s of subjects) await h2load(s.port, '/v1/chat/completions', chatFile, 2000, CONCURRENCY); // warm-up: JIT, pools
+        // Warm-up to the steady state of a long-running server (V8 optimises the proxy's path over the
+        // first thousands of requests: per-round figures kept falling after a 2,000-request warm-up).
+        for (const s of subjects) await h2load(s.port, '/v1/chat/completions', chatFile, WARMUP_REQUESTS, CONCURRENCY);
         const idle = await idleCpu(sup.tree);
         const per = await interleave(subjects, ROUNDS, (s) => h2load(s.port, '/v1/chat/completions', chatFile, REQUESTS, CONCURRENCY), (_s, m) => `${f((m.cpuS * 1e6) / Math.max(1, m.result.status2xx), 1)} µs/request, ${f(m.result.rps, 0)} req/s, ${m.result.requests - m.result.status2xx} errors`);
         const us = (id: string): number[] => (per[id] ?? []).map((m) => (m.cpuS * 1e6) / Math.max(1, m.result.status2xx));
@@ -269,7 +273,7 @@ async function main(): Promise<void> {
       const body = streamBody(sup.model, TOKENS);
       const expect = await countDirectEvents(sup.enginePort, body);
       const subjects = subjectsOf(sup, ngx);
-      for (const s of subjects) await runStreams(s.port, 50, body, expect, 50, 10); // warm-up
+      for (const s of subjects) await runStreams(s.port, 100, body, expect, 50, 10); // warm-up
       const per = await interleave(subjects, ROUNDS, (s) => runStreams(s.port, STREAMS, body, expect, 50, 10), (_s, m) => `${f((m.cpuS * 1e6) / Math.max(1, m.result.events), 2)} µs/event, ${m.result.events} events, ${f(m.result.events / m.result.seconds, 0)} events/s, ${m.result.errors} errors`);
       const us = (id: string): number[] => (per[id] ?? []).map((m) => (m.cpuS * 1e6) / Math.max(1, m.result.events));
       const summary = Object.fromEntries(subjects.map((s) => [s.id, { usPerEvent: median(us(s.id)), eventsPerS: median(per[s.id]!.map((m) => m.result.events / m.result.seconds)), errors: per[s.id]!.reduce((a, m) => a + m.result.errors, 0), rounds: per[s.id]!.map((m) => ({ cpuS: m.cpuS, events: m.result.events, seconds: m.result.seconds, errors: m.result.errors })) }]));
