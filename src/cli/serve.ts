@@ -476,7 +476,8 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   supervisor.on('spawned', () => {
     if (supervisor.restarts > 0) metrics.engineRestarts.inc();
   });
-  const proxy = createEngineProxy({
+  // What both request paths need: the edge's fast path (src/edge) and node:http's (server/proxy.ts).
+  const proxying = {
     target: () => engineUrl(),
     lifecycle,
     inflight,
@@ -484,10 +485,13 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     logger,
     maxRequestBodyBytes: config.maxRequestBodyBytes,
     maxInflight: config.maxInflightRequests,
-    onEngineResponse: lora && loraHooks && loraMetrics ? loraHooks.countAdapterResponses(lora.adapters, loraMetrics) : undefined,
     sseKeepAliveIntervalMs: config.sseKeepAliveIntervalMs,
     keepAliveTimeoutMs: config.keepAliveTimeoutMs,
     engineKeepAliveMs: endpoint.keepAliveMs,
+  };
+  const proxy = createEngineProxy({
+    ...proxying,
+    onEngineResponse: lora && loraHooks && loraMetrics ? loraHooks.countAdapterResponses(lora.adapters, loraMetrics) : undefined,
   });
   const gpuSampler = new GpuSampler({
     registry: metrics.registry,
@@ -531,18 +535,9 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   const fast = tracing
     ? undefined
     : new FastProxy({
-        target: () => engineUrl(),
-        lifecycle,
-        inflight,
-        metrics,
-        logger,
-        maxRequestBodyBytes: config.maxRequestBodyBytes,
-        maxInflight: config.maxInflightRequests,
+        ...proxying,
         apiKey: config.apiKey,
         cors: config.cors,
-        sseKeepAliveIntervalMs: config.sseKeepAliveIntervalMs,
-        keepAliveTimeoutMs: config.keepAliveTimeoutMs,
-        engineKeepAliveMs: endpoint.keepAliveMs,
         onEngineResponse: lora && loraHooks && loraMetrics ? loraHooks.peekAdapterResponses(lora.adapters, loraMetrics) : undefined,
       });
   edge?.setFast(fast);

@@ -2,7 +2,7 @@
 // (server/routes.ts, exact paths): per-route metric children bound once, the
 // engine connection pool, the API-key check, CORS settings and the SSE
 // keep-alive ticker shared by every stream.
-import type { Counter, Gauge, Histogram } from 'prom-client';
+import type { Counter, Histogram } from 'prom-client';
 import type { CorsSettings } from '../config/env.js';
 import type { Lifecycle } from '../engine/lifecycle.js';
 import type { Logger } from '../log/logger.js';
@@ -10,6 +10,7 @@ import type { SupervisorMetrics } from '../metrics/supervisor-metrics.js';
 import { bearerMatcher } from '../server/auth.js';
 import { poolIdleMs } from '../server/engine-agent.js';
 import type { InflightTracker } from '../server/inflight.js';
+import { bindRouteMetrics, type RouteMetrics } from '../server/proxy.js';
 import { PROXIED_ROUTES } from '../server/routes.js';
 import { EnginePool } from './engine-pool.js';
 
@@ -38,18 +39,9 @@ export interface FastProxyOptions {
   onEngineResponse?: ((status: number) => ResponsePeek | undefined) | undefined;
 }
 
-/** Per-route metric children, bound once. */
-export interface FastRoute {
-  name: string;
+/** Per-route metric children, bound once: the node:http path's, plus the request count and duration. */
+export interface FastRoute extends RouteMetrics {
   method: string;
-  inFlight: Gauge.Internal<'route'>;
-  clientAborts: Counter.Internal;
-  rejectedNotReady: Counter.Internal;
-  rejectedOverloaded: Counter.Internal;
-  rejectedTooLarge: Counter.Internal;
-  brokenStreams: Counter.Internal;
-  ttfb: Histogram.Internal<'route'>;
-  streamDuration: Histogram.Internal<'route'>;
   duration: Histogram.Internal<'route' | 'method'>;
   /** The request counter child for a status code (cached). */
   count(status: number): void;
@@ -107,16 +99,8 @@ export class FastProxy {
     const m = this.opts.metrics;
     const byStatus = new Map<number, Counter.Internal>();
     return {
-      name,
+      ...bindRouteMetrics(m, name),
       method,
-      inFlight: m.inFlight.labels(name),
-      clientAborts: m.clientAborts.labels(name),
-      rejectedNotReady: m.rejectedNotReady.labels(name),
-      rejectedOverloaded: m.rejectedOverloaded.labels(name),
-      rejectedTooLarge: m.rejectedTooLarge.labels(name),
-      brokenStreams: m.upstreamErrors.labels(name, 'broken_stream'),
-      ttfb: m.streamTimeToFirstByte.labels(name),
-      streamDuration: m.streamDuration.labels(name),
       duration: m.requestDuration.labels(name, method),
       count(status) {
         let c = byStatus.get(status);

@@ -164,17 +164,7 @@ export function createEngineProxy(opts: EngineProxyOptions): EngineProxy {
   return {
     handler(name) {
       // Metric children bound once per route: no label hashing per request.
-      const route: RouteMetrics = {
-        name,
-        inFlight: metrics.inFlight.labels(name),
-        clientAborts: metrics.clientAborts.labels(name),
-        rejectedNotReady: metrics.rejectedNotReady.labels(name),
-        rejectedOverloaded: metrics.rejectedOverloaded.labels(name),
-        rejectedTooLarge: metrics.rejectedTooLarge.labels(name),
-        brokenStreams: metrics.upstreamErrors.labels(name, 'broken_stream'),
-        ttfb: metrics.streamTimeToFirstByte.labels(name),
-        streamDuration: metrics.streamDuration.labels(name),
-      };
+      const route = bindRouteMetrics(metrics, name);
       return (req, res) => {
         const headers = req.headers;
         const declared = headers['content-length'];
@@ -239,8 +229,8 @@ export function createEngineProxy(opts: EngineProxyOptions): EngineProxy {
   };
 }
 
-/** Per-route metric children, bound once. */
-interface RouteMetrics {
+/** Per-route metric children, bound once (shared with the edge's fast path, src/edge/fast-proxy.ts). */
+export interface RouteMetrics {
   name: string;
   inFlight: Gauge.Internal<'route'>;
   clientAborts: Counter.Internal;
@@ -250,6 +240,21 @@ interface RouteMetrics {
   brokenStreams: Counter.Internal;
   ttfb: Histogram.Internal<'route'>;
   streamDuration: Histogram.Internal<'route'>;
+}
+
+/** The metric children of route `name`. */
+export function bindRouteMetrics(metrics: SupervisorMetrics, name: string): RouteMetrics {
+  return {
+    name,
+    inFlight: metrics.inFlight.labels(name),
+    clientAborts: metrics.clientAborts.labels(name),
+    rejectedNotReady: metrics.rejectedNotReady.labels(name),
+    rejectedOverloaded: metrics.rejectedOverloaded.labels(name),
+    rejectedTooLarge: metrics.rejectedTooLarge.labels(name),
+    brokenStreams: metrics.upstreamErrors.labels(name, 'broken_stream'),
+    ttfb: metrics.streamTimeToFirstByte.labels(name),
+    streamDuration: metrics.streamDuration.labels(name),
+  };
 }
 
 /** What one proxied request carries between the proxy's events (one property on the response). */

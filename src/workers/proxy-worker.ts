@@ -69,7 +69,7 @@ export async function runProxyWorker(): Promise<void> {
   const useEngine = (engine: EngineTarget): void => {
     engineUrl = new URL(engine.url);
     if (proxy) return;
-    proxy = createEngineProxy({
+    const proxying = {
       target: () => engineUrl,
       lifecycle,
       inflight,
@@ -80,23 +80,11 @@ export async function runProxyWorker(): Promise<void> {
       sseKeepAliveIntervalMs: config.sseKeepAliveIntervalMs,
       keepAliveTimeoutMs: config.keepAliveTimeoutMs,
       engineKeepAliveMs: engine.keepAliveMs,
-    });
+    };
+    proxy = createEngineProxy(proxying);
     routes.serveProxied(proxiedRouteTable({ proxy, metrics, logger, apiKey: config.apiKey }));
     // The exact inference routes on the edge's fast path (as in one process); the rest as above.
-    fast = new FastProxy({
-      target: () => engineUrl,
-      lifecycle,
-      inflight,
-      metrics,
-      logger,
-      maxRequestBodyBytes: config.maxRequestBodyBytes,
-      maxInflight: init.maxInflight,
-      apiKey: config.apiKey,
-      cors: config.cors,
-      sseKeepAliveIntervalMs: config.sseKeepAliveIntervalMs,
-      keepAliveTimeoutMs: config.keepAliveTimeoutMs,
-      engineKeepAliveMs: engine.keepAliveMs,
-    });
+    fast = new FastProxy({ ...proxying, apiKey: config.apiKey, cors: config.cors });
     edge?.setFast(fast);
   };
   try {
