@@ -154,7 +154,8 @@ describe('a request storm while not ready', () => {
   test('1,000 requests during loading all get a fast 503; nothing queues or reaches the engine', { timeout: 60_000 }, async () => {
     const sup = await startSupervisor({ VLLM_SIM_STARTUP_MS: '8000' });
     await sup.engine();
-    await waitFor(async () => (await fetch(`${sup.baseUrl}/v1/health/live`)).status === 200, { what: 'live' });
+    // The full app is loaded (before it, the boot handler answers 503 to everything but the probes, uncounted).
+    await waitFor(async () => (await fetch(`${sup.baseUrl}/v1/version`)).status === 200, { what: 'the app loaded' });
     const body = JSON.stringify({ model: DEFAULT_MODEL, messages: [{ role: 'user', content: 'x' }] });
     const agent = new http.Agent({ keepAlive: true, maxSockets: 50 });
     const statuses = new Map<number, number>();
