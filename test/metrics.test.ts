@@ -94,6 +94,11 @@ describe('a scrape of a serving supervisor', () => {
       VLLM_SIM_TOKEN_MS: '1',
     });
     await sup.waitReady();
+    // The GPU sampler's first nvidia-smi run may finish after readiness on a slow machine: wait for its samples.
+    await waitFor(async () => /^nim_supervisor_gpu_memory_total_bytes\{gpu="0"\}/m.test(await (await fetch(`${sup.baseUrl}/v1/metrics`)).text()), {
+      timeoutMs: 30_000,
+      what: 'the first GPU sample',
+    });
   });
 
   after(async () => {
@@ -179,7 +184,8 @@ describe('a scrape of a serving supervisor', () => {
     assert.equal(count(afterTraffic) - count(before), 2);
     assert.ok(genTokens(afterTraffic) - genTokens(before) >= 2, 'engine generation tokens moved');
     assert.equal(streams(afterTraffic) - streams(before), 1);
-    assert.notEqual(gpuUtil(afterTraffic), gpuUtil(before), 'GPU utilisation is re-sampled');
+    // GPU utilisation is re-sampled (every 0.2 s here; the fake varies it from call to call, and may repeat a value).
+    await waitFor(async () => gpuUtil(parseExposition((await scrape()).text)) !== gpuUtil(before), { timeoutMs: 10_000, what: 'a new GPU utilisation sample' });
   });
 
   test('promtool accepts a real scrape', { skip: findExecutable('promtool', process.env.PATH) ? false : 'promtool not installed (CI installs Debian prometheus)' }, async () => {
