@@ -144,7 +144,9 @@ export class GpuSampler {
       const r = await runNvidiaSmi([`--query-gpu=${GPU_STATS_FIELDS.join(',')}`, '--format=csv,noheader,nounits'], {
         ...(this.#opts.nvidiaSmiCommand ? { command: this.#opts.nvidiaSmiCommand } : {}),
         env: this.#opts.env ?? process.env,
-        timeoutMs: Math.max(1000, Math.min(this.#opts.intervalMs, 10_000)),
+        // Not tied to the interval: a sample slower than it (nvidia-smi under load) only delays the next one
+        // (overlapping samples are skipped); only a hung nvidia-smi is cut.
+        timeoutMs: 10_000,
       });
       if (r.status !== 'ok') {
         if (!this.#warned) this.#opts.logger.warn({ reason: r.message }, 'GPU metrics: nvidia-smi sample failed');
