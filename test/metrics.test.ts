@@ -98,6 +98,8 @@ describe('a scrape of a serving supervisor', () => {
     await waitFor(async () => /^nim_supervisor_gpu_memory_total_bytes\{gpu="0"\}/m.test(await (await fetch(`${sup.baseUrl}/v1/metrics`)).text()), {
       timeoutMs: 30_000,
       what: 'the first GPU sample',
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}; supervisor output:\n${sup.proc.output().split('\n').filter((l) => /"source":"supervisor"/.test(l)).slice(-12).join('\n')}`);
     });
   });
 
