@@ -95,7 +95,7 @@ describe('a scrape of a serving supervisor', () => {
     });
     await sup.waitReady();
     // The GPU sampler's first nvidia-smi run may finish after readiness on a slow machine: wait for its samples.
-    await waitFor(async () => /^nim_supervisor_gpu_memory_total_bytes\{gpu="0"\}/m.test(await (await fetch(`${sup.baseUrl}/v1/metrics`)).text()), {
+    await waitFor(async () => /^nim_supervisor_gpu_memory_total_bytes\{gpu="0"[,}]/m.test(await (await fetch(`${sup.baseUrl}/v1/metrics`)).text()), {
       timeoutMs: 30_000,
       what: 'the first GPU sample',
     }).catch((err: Error) => {
