@@ -36,26 +36,16 @@ function hexValue(c: number): number {
   return -1;
 }
 
-export interface ChunkedScannerOptions {
-  /** Refuse chunk extensions and trailers (request bodies: nothing the engine could read differently). */
-  strict?: boolean;
-}
-
 export class ChunkedScanner {
   #state = S.Size;
   #size = 0;
   #digits = 0;
   #left = 0;
-  #strict: boolean;
   /** Payload bytes seen so far. */
   payloadBytes = 0;
   /** The last payload bytes (up to 4, newest in the low byte), and how many there are. */
   #tail = 0;
   #tailLen = 0;
-
-  constructor(opts: ChunkedScannerOptions = {}) {
-    this.#strict = opts.strict === true;
-  }
 
   /** True when the body has ended (the last chunk and the trailer section were seen). */
   get done(): boolean {
@@ -99,7 +89,7 @@ export class ChunkedScanner {
           }
           if (this.#digits === 0) throw new ChunkedSyntaxError('chunk size expected');
           if (c === 13) this.#state = S.SizeLf;
-          else if (c === 59 /* ; */ && !this.#strict) this.#state = S.Ext;
+          else if (c === 59 /* ; */) this.#state = S.Ext;
           else throw new ChunkedSyntaxError('bad character after chunk size');
           i++;
           break;
@@ -150,10 +140,7 @@ export class ChunkedScanner {
           if (buf[i] === 13) {
             this.#state = S.FinalLf;
             i++;
-          } else {
-            if (this.#strict) throw new ChunkedSyntaxError('trailer fields are not accepted');
-            this.#state = S.TrailerLine;
-          }
+          } else this.#state = S.TrailerLine;
           break;
         case S.TrailerLine: {
           const cr = buf.indexOf(13, i);
