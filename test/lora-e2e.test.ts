@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { binDir, fixturesDir, freePort, pathWith, run, sleep, waitFor } from './helpers/process.js';
 import { adapterConfig, safetensorsBytes, writeAdapter } from './helpers/lora.js';
-import { startSupervisor, waitGone, type Supervisor } from './helpers/supervisor.js';
+import { startSupervisor, stopCleanly, type Supervisor } from './helpers/supervisor.js';
 
 const MANIFEST = path.join(fixturesDir, 'manifests', 'lora.yaml');
 const BASE = 'test/tiny-chat';
@@ -35,11 +35,7 @@ describe('a supervisor serving LoRA adapters from NIM_PEFT_SOURCE', () => {
   });
 
   after(async () => {
-    const { pid } = await sup.engine();
-    sup.proc.kill('SIGTERM');
-    const exit = await sup.proc.exited;
-    assert.equal(exit.code, 0, sup.proc.output().slice(-2000));
-    await waitGone(pid);
+    await stopCleanly(sup);
     rmSync(root, { recursive: true, force: true });
   });
 

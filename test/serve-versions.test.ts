@@ -8,7 +8,7 @@ import { describe, test, before, after } from 'node:test';
 import OpenAI from 'openai';
 import { run, waitFor } from './helpers/process.js';
 import { SIM_VERSIONS } from './helpers/sim.js';
-import { DEFAULT_MODEL, startSupervisor, waitGone, type Supervisor } from './helpers/supervisor.js';
+import { DEFAULT_MODEL, startSupervisor, stopCleanly, type Supervisor } from './helpers/supervisor.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const json = async (r: Response): Promise<any> => await r.json();
@@ -30,11 +30,7 @@ for (const version of SIM_VERSIONS) describe(`a ready supervisor in front of the
   });
 
   after(async () => {
-    const { pid } = await sup.engine();
-    sup.proc.kill('SIGTERM');
-    const exit = await sup.proc.exited;
-    assert.equal(exit.code, 0, sup.proc.output().slice(-2000));
-    await waitGone(pid);
+    await stopCleanly(sup);
   });
 
   test("the seed's curl examples work as written", async () => {

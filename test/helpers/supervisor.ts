@@ -1,5 +1,6 @@
 // Start the real supervisor (built CLI) in front of the simulator (the `vllm`
 // shim in bin/, first on PATH) with JSON-lines logs, on free loopback ports.
+import assert from 'node:assert/strict';
 import { binDir, fakeNvidiaSmiDir, freePort, isAlive, pathWith, startNode, waitFor, type Proc } from './process.js';
 
 export const DEFAULT_MODEL = 'nvidia/nemotron-3-content-safety';
@@ -75,6 +76,15 @@ export async function startSupervisor(env: Record<string, string | undefined> = 
 /** Wait until a pid is gone (killed or exited), or throw. */
 export async function waitGone(pid: number, timeoutMs = 5000): Promise<void> {
   await waitFor(() => !isAlive(pid), { timeoutMs, what: `pid ${pid} to exit` });
+}
+
+/** SIGTERM the supervisor: it must exit 0 (its output tail in the failure), and its engine must be gone. */
+export async function stopCleanly(sup: Supervisor): Promise<void> {
+  const { pid } = await sup.engine();
+  sup.proc.kill('SIGTERM');
+  const exit = await sup.proc.exited;
+  assert.equal(exit.code, 0, sup.proc.output().slice(-2000));
+  await waitGone(pid);
 }
 
 /** Read a whole SSE response as its `data:` payloads. */
