@@ -131,7 +131,7 @@ describe('NIM_PROXY_WORKERS=2 in front of the simulator', () => {
     assert.equal((await getOnNewConnection(`${sup.baseUrl}/v1/metadata`, auth)).status, 200);
     assert.equal((await getOnNewConnection(`${sup.baseUrl}/v1/nope`, auth)).status, 404);
 
-    // Requests on separate connections: dealt round-robin over both workers.
+    // Requests on separate connections: each accepted by whichever worker is free (SCHED_NONE).
     const N = 8;
     for (let i = 0; i < N; i++) {
       const r = await getOnNewConnection(`${sup.baseUrl}/v1/models`, auth);

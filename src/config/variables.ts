@@ -490,7 +490,7 @@ export const TABLE = {
     nim: 'ours',
     description:
       'Processes that serve the public port. `1`: one process does everything, as before. More: the public port is ' +
-      'served by that many worker processes (node:cluster, connections dealt round-robin), each proxying the inference ' +
+      'served by that many worker processes (node:cluster, each accepting on the shared socket), each proxying the inference ' +
       'routes straight to the engine, while one process (the primary) supervises the engine and answers everything else ' +
       '(management endpoints, `/v1/metrics` aggregated across the workers, WebSocket sessions), reached by the workers over ' +
       'a private Unix socket. Readiness, drain on SIGTERM, the API key, TLS and the limits behave as with one process; ' +
