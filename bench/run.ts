@@ -10,7 +10,7 @@
 // engine's subtree; nginx's master and workers; for "direct", the engine's own tree as the reference).
 // Options: --phases requests,events,workers,burst,startup (default) | all | legacy phases (bench/legacy.ts:
 //          throughput,bodies,scrapes,tracing,streams) · --rounds 3 · --requests 5000 · --concurrency 16
-//          · --streams 100 · --tokens 256 · --token-ms 10 · --workers 1,2 · --burst 5000 · --burst-rounds 1
+//          · --streams 100 · --tokens 256 · --token-ms 10 · --workers 1,2 · --burst 5000 · --burst-rounds 3
 //          · --burst-token-ms 2000 · --burst-tokens 4 · --backlog 4096 · --launches 10 · --no-nginx · --readme
 // Everything listens on and talks to 127.0.0.1 only. Every process started here is stopped here, by pid,
 // and every loop has a count and a deadline.
@@ -62,7 +62,7 @@ const TOKEN_MS = num('token-ms', 10);
 const CORES = os.availableParallelism?.() ?? os.cpus().length;
 const WORKER_LEVELS = opt('workers', [1, 2, ...(CORES >= 4 ? [Math.min(4, CORES)] : [])].join(',')).split(',').map(Number);
 const BURST = num('burst', 5000);
-const BURST_ROUNDS = num('burst-rounds', 1);
+const BURST_ROUNDS = num('burst-rounds', 3);
 const BURST_TOKEN_MS = num('burst-token-ms', 2000);
 const BURST_TOKENS = num('burst-tokens', 4);
 /** 250 connections every 10 ms: 5,000 within 200 ms. */
@@ -91,7 +91,11 @@ interface Measured<R> {
   result: R;
 }
 
-/** Run `once` on each subject in turn, `rounds` times (a, b, c, a, b, c, …), measuring each subject's tree CPU around its run. */
+/**
+ * Run `once` on each subject in turn, `rounds` times, measuring each subject's tree CPU around its run. The order
+ * rotates from round to round (a b c, b c a, c a b, …): the shared engine warms up and its heap grows as rounds go
+ * by, and a fixed order would hand the last subject the warmest engine every time.
+ */
 async function interleave<R>(subjects: Subject[], rounds: number, once: (s: Subject) => Promise<R>, log: (s: Subject, m: Measured<R>, r: number) => string): Promise<Record<string, Array<Measured<R>>>> {
   const out: Record<string, Array<Measured<R>>> = Object.fromEntries(subjects.map((s) => [s.id, []]));
   for (let r = 0; r < rounds; r++) {
@@ -99,7 +103,8 @@ async function interleave<R>(subjects: Subject[], rounds: number, once: (s: Subj
       console.log(`  (round ${r + 1} skipped: the 9-minute budget is spent)`);
       break;
     }
-    for (const s of subjects) {
+    for (let i = 0; i < subjects.length; i++) {
+      const s = subjects[(i + r) % subjects.length]!;
       const u0 = usage(s.tree);
       const t0 = performance.now();
       const result = await once(s);
@@ -336,7 +341,9 @@ async function main(): Promise<void> {
       const expect = await countDirectEvents(sup.enginePort, body);
       const subjects = subjectsOf(sup, ngx);
       const backlogs = backlogsOf(sup, ngx);
-      for (const s of subjects) await runStreams(s.port, 200, body, expect, 100, 10); // warm-up
+      // Warm-up: one unmeasured burst straight at the engine (its JIT and heap, as later rounds see them), then a few streams per path.
+      await runStreams(sup.enginePort, BURST, body, expect, BURST_BATCH, BURST_GAP_MS, BURST_TIMEOUT_MS);
+      for (const s of subjects) await runStreams(s.port, 200, body, expect, 100, 10);
       const procs = nodeProcesses(sup.tree);
       const rss: Record<string, number[]> = { supervisor: [], nginx: [] };
       const kernel: Record<string, ListenCounters[]> = Object.fromEntries(subjects.map((s) => [s.id, []]));
