@@ -28,6 +28,7 @@ import { cpuBetween, nodeProcesses, rssPeakSampler, usage, type Tree } from './l
 import { f, median } from './lib/stats.js';
 import { startSupervisor, stopSupervisor, supervisorEntry, backlogVariable, writeStubs, type BenchEnv, type Supervisor } from './lib/supervisor.js';
 import { renderReadme, updateReadme } from './lib/readme.js';
+import { startRelay, stopRelay, type Relay } from './lib/relay.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const distDir = path.join(repoRoot, 'dist');
@@ -75,7 +76,7 @@ const BACKLOG = num('backlog', Number.isFinite(SOMAXCONN) ? Math.min(SOMAXCONN, 
 const LAUNCHES = num('launches', 10);
 const USE_NGINX = NGINX !== undefined && !flag('no-nginx');
 
-type PathId = 'direct' | 'supervisor' | 'nginx';
+type PathId = 'direct' | 'supervisor' | 'relay' | 'nginx';
 
 // ---------------------------------------------------------------- measuring
 
@@ -274,22 +275,25 @@ async function main(): Promise<void> {
     console.log(`\nevents: ${ROUNDS} interleaved rounds × ${STREAMS} streams × ${TOKENS} tokens, ${TOKEN_MS} ms per token`);
     const sup = await startSupervisor(env, { label: 'events', tokenMs: TOKEN_MS, workers: 1 });
     const ngx = USE_NGINX ? await startNginx(sup.enginePort, 1, BACKLOG) : undefined;
+    const relay = await startRelay(distDir, sup.enginePort, BACKLOG);
     try {
       const body = streamBody(sup.model, TOKENS);
       const expect = await countDirectEvents(sup.enginePort, body);
-      const subjects = subjectsOf(sup, ngx);
+      const subjects = subjectsOf(sup, ngx, relay);
       for (const s of subjects) await runStreams(s.port, 100, body, expect, 50, 10); // warm-up
       const per = await interleave(subjects, ROUNDS, (s) => runStreams(s.port, STREAMS, body, expect, 50, 10), (_s, m) => `${f((m.cpuS * 1e6) / Math.max(1, m.result.events), 2)} µs/event, ${m.result.events} events, ${f(m.result.events / m.result.seconds, 0)} events/s, ${m.result.errors} errors`);
       const us = (id: string): number[] => (per[id] ?? []).map((m) => (m.cpuS * 1e6) / Math.max(1, m.result.events));
       const summary = Object.fromEntries(subjects.map((s) => [s.id, { usPerEvent: median(us(s.id)), eventsPerS: median(per[s.id]!.map((m) => m.result.events / m.result.seconds)), errors: per[s.id]!.reduce((a, m) => a + m.result.errors, 0), rounds: per[s.id]!.map((m) => ({ cpuS: m.cpuS, events: m.result.events, seconds: m.result.seconds, errors: m.result.errors })) }]));
       const ratio = ngx ? ratioOfRounds(us('supervisor'), us('nginx')) : NaN;
-      results.events = { eventsPerStream: expect, summary, supervisorOverNginx: ratio };
+      const floor = ngx ? ratioOfRounds(us('relay'), us('nginx')) : NaN;
+      results.events = { eventsPerStream: expect, summary, supervisorOverNginx: ratio, relayOverNginx: floor };
       lines.push('', `events: CPU per forwarded SSE event, ${per.direct!.length} rounds × ${STREAMS} streams × ${expect} events (${TOKEN_MS} ms/token); medians`);
       lines.push('| path | µs CPU / event | events/s | errors |', '|---|---:|---:|---:|');
       for (const s of subjects) lines.push(`| ${label(s.id)} | ${f(summary[s.id]!.usPerEvent, 2)} | ${f(summary[s.id]!.eventsPerS, 0)} | ${summary[s.id]!.errors} |`);
-      lines.push(`supervisor/nginx (median of per-round ratios): ${f(ratio, 2)}×`);
-      targets.push({ name: 'CPU per forwarded SSE event, supervisor / nginx', figure: ngx ? `${f(ratio, 2)}× (${f(summary.supervisor!.usPerEvent, 2)} vs ${f(summary.nginx!.usPerEvent, 2)} µs; direct: engine ${f(summary.direct!.usPerEvent, 2)} µs)` : `${f(summary.supervisor!.usPerEvent, 2)} µs`, limit: '≤ 1.5×', met: ngx ? ratio <= 1.5 : null, note: nginxMissing });
+      lines.push(`supervisor/nginx (median of per-round ratios): ${f(ratio, 2)}×; Node TCP relay/nginx: ${f(floor, 2)}× (Node's floor: no HTTP at all)`);
+      targets.push({ name: 'CPU per forwarded SSE event, supervisor / nginx', figure: ngx ? `${f(ratio, 2)}× (${f(summary.supervisor!.usPerEvent, 2)} vs ${f(summary.nginx!.usPerEvent, 2)} µs; direct: engine ${f(summary.direct!.usPerEvent, 2)} µs; a bare Node TCP relay: ${f(floor, 2)}×)` : `${f(summary.supervisor!.usPerEvent, 2)} µs`, limit: '≤ 1.5×', met: ngx ? ratio <= 1.5 : null, note: nginxMissing });
     } finally {
+      await stopRelay(relay);
       if (ngx) await stopNginx(ngx);
       await stopSupervisor(sup);
     }
@@ -336,11 +340,12 @@ async function main(): Promise<void> {
     console.log(`\nburst: ${BURST_ROUNDS} interleaved rounds × ${BURST} streams opened within ${(BURST / BURST_BATCH) * BURST_GAP_MS} ms (${BURST_BATCH} every ${BURST_GAP_MS} ms), ${BURST_TOKENS} tokens at ${BURST_TOKEN_MS} ms; supervisor with its default workers, nginx worker_processes ${nginxWorkers}`);
     const sup = await startSupervisor(env, { label: 'burst', tokenMs: BURST_TOKEN_MS, backlog: BACKLOG });
     const ngx = USE_NGINX ? await startNginx(sup.enginePort, nginxWorkers, BACKLOG) : undefined;
+    const relay = await startRelay(distDir, sup.enginePort, BACKLOG);
     try {
       const body = streamBody(sup.model, BURST_TOKENS);
       const expect = await countDirectEvents(sup.enginePort, body);
-      const subjects = subjectsOf(sup, ngx);
-      const backlogs = backlogsOf(sup, ngx);
+      const subjects = subjectsOf(sup, ngx, relay);
+      const backlogs = backlogsOf(sup, ngx, relay);
       // Warm-up: one unmeasured burst straight at the engine (its JIT and heap, as later rounds see them), then a few streams per path.
       await runStreams(sup.enginePort, BURST, body, expect, BURST_BATCH, BURST_GAP_MS, BURST_TIMEOUT_MS);
       for (const s of subjects) await runStreams(s.port, 200, body, expect, 100, 10);
@@ -352,7 +357,7 @@ async function main(): Promise<void> {
         BURST_ROUNDS,
         async (s) => {
           await sleep(1000); // let the previous round's sockets close
-          const stopRss = s.id !== 'direct' ? rssPeakSampler(s.tree) : undefined;
+          const stopRss = s.id !== 'direct' && s.id !== 'relay' ? rssPeakSampler(s.tree) : undefined;
           const k0 = listenCounters();
           const r = await runStreams(s.port, BURST, body, expect, BURST_BATCH, BURST_GAP_MS, BURST_TIMEOUT_MS);
           kernel[s.id]!.push(counterDelta(k0, listenCounters()));
@@ -362,7 +367,7 @@ async function main(): Promise<void> {
         (s, m) => {
           const r = m.result;
           const k = kernel[s.id]!.at(-1)!;
-          return `${r.ok}/${r.streams} ok, ${r.errors} errors, opened in ${f(r.openedWithinMs, 0)} ms, ${r.slowConnects} connects ≥ 0.9 s, ListenOverflows +${k.ListenOverflows} ListenDrops +${k.ListenDrops}, TTFB p50 ${f(r.ttfbMs.p50, 0)} p99 ${f(r.ttfbMs.p99, 0)} ms, peak open ${r.peakOpen}${s.id !== 'direct' ? `, peak RSS ${f(rss[s.id]!.at(-1)! / 1e6, 0)} MB` : ''}`;
+          return `${r.ok}/${r.streams} ok, ${r.errors} errors, opened in ${f(r.openedWithinMs, 0)} ms, ${r.slowConnects} connects ≥ 0.9 s, ListenOverflows +${k.ListenOverflows} ListenDrops +${k.ListenDrops}, TTFB p50 ${f(r.ttfbMs.p50, 0)} p99 ${f(r.ttfbMs.p99, 0)} ms, peak open ${r.peakOpen}${rss[s.id] !== undefined ? `, peak RSS ${f(rss[s.id]!.at(-1)! / 1e6, 0)} MB` : ''}`;
         },
       );
       const sum = (id: string) => {
@@ -382,13 +387,15 @@ async function main(): Promise<void> {
           openedWithinMs: median(ms.map((m) => m.result.openedWithinMs)),
           peakOpen: Math.max(...ms.map((m) => m.result.peakOpen)),
           peakConnected: Math.max(...ms.map((m) => m.result.peakConnected)),
-          peakRssMB: id === 'direct' ? NaN : Math.max(...(rss[id] ?? [NaN])) / 1e6,
+          peakRssMB: rss[id] === undefined ? NaN : Math.max(...rss[id]!) / 1e6,
           rounds: ms.map((m) => m.result),
         };
       };
       const summary = Object.fromEntries(subjects.map((s) => [s.id, sum(s.id)]));
-      const ttfbRatio = ngx ? ratioOfRounds(per.supervisor!.map((m) => m.result.ttfbMs.p99), per.nginx!.map((m) => m.result.ttfbMs.p99)) : NaN;
-      results.burst = { streams: BURST, batch: BURST_BATCH, gapMs: BURST_GAP_MS, tokens: BURST_TOKENS, tokenMs: BURST_TOKEN_MS, backlogs, supervisorProcesses: procs, nginxWorkers: ngx ? nginxWorkers : null, summary, supervisorOverNginxTtfbP99: ttfbRatio };
+      const p99 = (id: string): number[] => per[id]!.map((m) => m.result.ttfbMs.p99);
+      const ttfbRatio = ngx ? ratioOfRounds(p99('supervisor'), p99('nginx')) : NaN;
+      const relayRatio = ngx ? ratioOfRounds(p99('relay'), p99('nginx')) : NaN;
+      results.burst = { streams: BURST, batch: BURST_BATCH, gapMs: BURST_GAP_MS, tokens: BURST_TOKENS, tokenMs: BURST_TOKEN_MS, backlogs, supervisorProcesses: procs, nginxWorkers: ngx ? nginxWorkers : null, summary, supervisorOverNginxTtfbP99: ttfbRatio, relayOverNginxTtfbP99: relayRatio };
       lines.push('', `burst: ${BURST} streams opened within ${(BURST / BURST_BATCH) * BURST_GAP_MS} ms, ${per.direct!.length} rounds per path (errors and waits summed, TTFB medians of rounds); listen backlogs: ${Object.entries(backlogs).map(([k, v]) => `${k} ${v}`).join(', ')} (somaxconn ${SOMAXCONN}); supervisor ${procs} Node process(es) (NIM_PROXY_WORKERS ${process.env.NIM_PROXY_WORKERS ?? 'not set: its default'}), nginx ${nginxWorkers} workers`);
       lines.push('| path | errors | connects ≥ 0.9 s | ListenOverflows | ListenDrops | TTFB p50 ms | TTFB p99 ms | connect p99 ms | opened within ms | peak connections / open responses | peak RSS MB |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
       for (const s of subjects) {
@@ -401,9 +408,10 @@ async function main(): Promise<void> {
       if (slowOpen > 2 * (BURST / BURST_BATCH) * BURST_GAP_MS) lines.push(`Note: the client needed up to ${f(slowOpen, 0)} ms to open the ${BURST} connections (planned: ${(BURST / BURST_BATCH) * BURST_GAP_MS} ms): the machine was too busy for a true burst; compare the paths, not the absolute figures.`);
       targets.push({ name: `Burst of ${BURST}: errors (supervisor)`, figure: `${b.errors}${b.errors ? ` (${kinds(b.errorKinds)})` : ''}`, limit: '0', met: b.errors === 0 });
       targets.push({ name: `Burst of ${BURST}: SYN-retransmit waits (supervisor)`, figure: `${b.slowConnects} connects ≥ 0.9 s; ListenOverflows +${b.listenOverflows}, ListenDrops +${b.listenDrops}`, limit: '0', met: b.slowConnects === 0 && b.listenDrops === 0 && b.listenOverflows === 0 });
-      targets.push({ name: `Burst of ${BURST}: TTFB p99, supervisor / nginx`, figure: ngx ? `${f(ttfbRatio, 2)}× (${f(b.ttfbP99Ms, 0)} vs ${f(summary.nginx!.ttfbP99Ms, 0)} ms; direct ${f(summary.direct!.ttfbP99Ms, 0)} ms)` : `${f(b.ttfbP99Ms, 0)} ms`, limit: '≤ 1.5×', met: ngx ? ttfbRatio <= 1.5 : null, note: nginxMissing });
+      targets.push({ name: `Burst of ${BURST}: TTFB p99, supervisor / nginx`, figure: ngx ? `${f(ttfbRatio, 2)}× (${f(b.ttfbP99Ms, 0)} vs ${f(summary.nginx!.ttfbP99Ms, 0)} ms; direct ${f(summary.direct!.ttfbP99Ms, 0)} ms; a bare Node TCP relay, one process: ${f(relayRatio, 2)}×)` : `${f(b.ttfbP99Ms, 0)} ms`, limit: '≤ 1.5×', met: ngx ? ttfbRatio <= 1.5 : null, note: nginxMissing });
       targets.push({ name: `Memory: peak RSS of the whole supervisor (${procs} Node process(es) and helpers, not the engine), ${BURST} streams`, figure: `${f(b.peakRssMB, 0)} MB`, limit: '< 250 MB', met: b.peakRssMB < 250 && b.peakConnected >= BURST, note: `${b.peakConnected} connections and ${b.peakOpen} responses open at once` });
     } finally {
+      await stopRelay(relay);
       if (ngx) await stopNginx(ngx);
       await stopSupervisor(sup);
     }
@@ -451,20 +459,22 @@ function kinds(rounds: Array<Record<string, number>>): string {
 }
 
 function label(id: string): string {
-  return id === 'direct' ? 'direct (engine CPU, reference)' : id;
+  return id === 'direct' ? 'direct (engine CPU, reference)' : id === 'relay' ? "relay (a bare Node TCP relay: Node's floor)" : id;
 }
 
-function subjectsOf(sup: Supervisor, ngx: Nginx | undefined): Subject[] {
+function subjectsOf(sup: Supervisor, ngx: Nginx | undefined, relay?: Relay): Subject[] {
   const s: Subject[] = [
     { id: 'direct' satisfies PathId, port: sup.enginePort, tree: sup.engineTree },
     { id: 'supervisor' satisfies PathId, port: sup.port, tree: sup.tree },
   ];
+  if (relay) s.push({ id: 'relay' satisfies PathId, port: relay.port, tree: relay.tree });
   if (ngx) s.push({ id: 'nginx' satisfies PathId, port: ngx.port, tree: ngx.tree });
   return s;
 }
 
-function backlogsOf(sup: Supervisor, ngx: Nginx | undefined): Record<string, number> {
+function backlogsOf(sup: Supervisor, ngx: Nginx | undefined, relay?: Relay): Record<string, number> {
   const b: Record<string, number> = { engine: listenBacklog(sup.enginePort), supervisor: listenBacklog(sup.port) };
+  if (relay) b.relay = listenBacklog(relay.port);
   if (ngx) b.nginx = listenBacklog(ngx.port);
   return b;
 }

@@ -37,14 +37,14 @@ time for request:      201us     12.34ms      2.38ms       1.1ms    80.00%
 test('the README block is replaced between the markers, and missing markers are an error naming them', () => {
   const readme = `# x\n\n${START}\nold table\n${END}\n\nafter\n`;
   const block = renderReadme(
-    { timestamp: '2026-11-29T12:00:00.000Z', machine: { cores: 2, cpuModel: 'CPU', node: 'v20', loadAverageAtStart: '1.00 1.00 1.00' }, events: { summary: { direct: { usPerEvent: 30 }, supervisor: { usPerEvent: 40 }, nginx: { usPerEvent: 20 } } } },
+    { timestamp: '2026-11-29T12:00:00.000Z', machine: { cores: 2, cpuModel: 'CPU', node: 'v20', loadAverageAtStart: '1.00 1.00 1.00' }, events: { summary: { direct: { usPerEvent: 30 }, supervisor: { usPerEvent: 40 }, relay: { usPerEvent: 35 }, nginx: { usPerEvent: 20 } } } },
     [{ name: 'CPU per forwarded SSE event, supervisor / nginx', figure: '2.00×', limit: '≤ 1.5×', met: false }],
   );
   const next = updateReadme(readme, block);
   assert.ok(next.startsWith(`# x\n\n${START}\nLatest run: 2026-11-29 12:00 UTC`));
   assert.ok(next.endsWith(`${END}\n\nafter\n`));
   assert.ok(!next.includes('old table'));
-  assert.match(next, /\| CPU per forwarded SSE event, µs \(direct: the engine's\) \| 30\.00 \| 40\.00 \| 20\.00 \|/);
+  assert.match(next, /\| CPU per forwarded SSE event, µs \(direct: the engine's\) \| 30\.00 \| 40\.00 \| 35\.00 \| 20\.00 \|/);
   assert.match(next, /\| 2\.00× \| ≤ 1\.5× \| \*\*not met\*\* \|/);
   assert.equal(updateReadme(next, block), next, 'regenerating is idempotent');
   assert.throws(() => updateReadme('# no markers\n', block), /bench:start/);

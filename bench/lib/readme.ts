@@ -16,9 +16,10 @@ interface Results {
 
 /** Markdown: a per-path table of the measured figures, then the targets table. */
 export function renderReadme(r: Results, targets: Target[]): string {
-  const paths = ['direct', 'supervisor', 'nginx'];
+  // The relay (a bare Node TCP relay, no HTTP) is Node's own floor, measured in the events and burst phases.
+  const paths = ['direct', 'supervisor', 'relay', 'nginx'];
   const cell = (fn: (id: string) => string): string => paths.map(fn).join(' | ');
-  const rows: string[] = ['| Measure | direct | supervisor | nginx |', '|---|---:|---:|---:|'];
+  const rows: string[] = ['| Measure | direct | supervisor | Node relay (floor) | nginx |', '|---|---:|---:|---:|---:|'];
   if (r.requests) rows.push(`| CPU per non-streaming request, µs (direct: the engine's) | ${cell((id) => f(r.requests!.summary[id]?.usPerRequest))} |`);
   if (r.events) rows.push(`| CPU per forwarded SSE event, µs (direct: the engine's) | ${cell((id) => f(r.events!.summary[id]?.usPerEvent, 2))} |`);
   if (r.burst) {
@@ -26,7 +27,7 @@ export function renderReadme(r: Results, targets: Target[]): string {
     rows.push(`| ${r.burst.streams} streams opened within 200 ms: errors | ${cell((id) => (b[id] ? String(b[id]!.errors) : '—'))} |`);
     rows.push(`| … connections that waited for a SYN retransmit / listen drops | ${cell((id) => (b[id] ? `${b[id]!.slowConnects} / ${b[id]!.listenDrops}` : '—'))} |`);
     rows.push(`| … time to first byte p99, ms | ${cell((id) => f(b[id]?.ttfbP99Ms, 0))} |`);
-    rows.push(`| … peak RSS, MB (supervisor: all its processes, not the engine) | ${cell((id) => (id === 'direct' ? '—' : f(b[id]?.peakRssMB, 0)))} |`);
+    rows.push(`| … peak RSS, MB (supervisor: all its processes, not the engine) | ${cell((id) => (id === 'direct' || id === 'relay' ? '—' : f(b[id]?.peakRssMB, 0)))} |`);
   }
   const t = targets.map((x) => `| ${x.name} | ${x.figure}${x.note ? ` (${x.note})` : ''} | ${x.limit} | ${x.met === null ? 'not measured' : x.met ? 'met' : '**not met**'} |`);
   return [
