@@ -303,14 +303,20 @@ async function main(): Promise<void> {
   if (PHASES.has('workers')) {
     console.log(`\nworkers: NIM_PROXY_WORKERS=${WORKER_LEVELS.join(', ')}; ${ROUNDS} interleaved rounds × ${STREAMS} streams × ${TOKENS} tokens`);
     const sups: Array<{ w: number; sup: Supervisor }> = [];
+    const relays: Array<{ w: number; relay: Relay }> = [];
     try {
       for (const w of WORKER_LEVELS) sups.push({ w, sup: await startSupervisor(env, { label: `workers${w}`, tokenMs: TOKEN_MS, workers: w }) });
+      // The bare Node relay with as many processes, each level in front of that level's engine: Node's own growth.
+      for (const { w, sup } of sups) relays.push({ w, relay: await startRelay(distDir, sup.enginePort, BACKLOG, w) });
       const body = streamBody(sups[0]!.sup.model, TOKENS);
       const expect = await countDirectEvents(sups[0]!.sup.enginePort, body);
-      const subjects: Subject[] = sups.map(({ w, sup }) => ({ id: `w${w}`, port: sup.port, tree: sup.tree }));
+      const subjects: Subject[] = [
+        ...sups.map(({ w, sup }) => ({ id: `w${w}`, port: sup.port, tree: sup.tree })),
+        ...relays.map(({ w, relay }) => ({ id: `relay${w}`, port: relay.port, tree: relay.tree })),
+      ];
       for (const s of subjects) await runStreams(s.port, 50, body, expect, 50, 10);
       const procs = Object.fromEntries(sups.map(({ w, sup }) => [w, nodeProcesses(sup.tree)]));
-      const per = await interleave(subjects, ROUNDS, (s) => runStreams(s.port, STREAMS, body, expect, 50, 10), (s, m) => `${f((m.cpuS * 1e6) / Math.max(1, m.result.events), 2)} µs/event, ${f(m.result.events / m.result.seconds, 0)} events/s, ${procs[Number(s.id.slice(1))]} Node processes, ${m.result.errors} errors`);
+      const per = await interleave(subjects, ROUNDS, (s) => runStreams(s.port, STREAMS, body, expect, 50, 10), (s, m) => `${f((m.cpuS * 1e6) / Math.max(1, m.result.events), 2)} µs/event, ${f(m.result.events / m.result.seconds, 0)} events/s${s.id.startsWith('w') ? `, ${procs[Number(s.id.slice(1))]} Node processes` : ''}, ${m.result.errors} errors`);
       const rows = sups.map(({ w }) => {
         const ms = per[`w${w}`]!;
         const us = median(ms.map((m) => (m.cpuS * 1e6) / Math.max(1, m.result.events)));
@@ -319,17 +325,22 @@ async function main(): Promise<void> {
         const busiest = median(ms.map((m) => Math.max(...Object.values(m.perPidS)) / Math.max(1e-9, m.cpuS)));
         return { workers: w, processes: procs[w]!, usPerEvent: us, eventsPerS: eps, eventsPerSPerWorker: eps / w, capacityPerProcessEventsPerS: 1e6 / us, busiestProcessShare: busiest, errors: ms.reduce((a, m) => a + m.result.errors, 0), ignored: w > 1 && procs[w]! <= 1 };
       });
-      results.workers = { rows };
+      const relayUs = (w: number): number => median(per[`relay${w}`]!.map((m) => (m.cpuS * 1e6) / Math.max(1, m.result.events)));
+      const relayRows = relays.map(({ w }) => ({ processes: w, usPerEvent: relayUs(w) }));
+      results.workers = { rows, relayRows };
       lines.push('', `workers: CPU per SSE event by NIM_PROXY_WORKERS, ${per[subjects[0]!.id]!.length} interleaved rounds × ${STREAMS} streams × ${expect} events (${TOKEN_MS} ms/token); medians`);
       lines.push('| NIM_PROXY_WORKERS | Node processes (supervisor tree − engine) | µs CPU / event | events/s | events/s per worker | busiest process share | errors |', '|---:|---:|---:|---:|---:|---:|---:|');
       for (const r of rows) lines.push(`| ${r.workers}${r.ignored ? ' (ignored)' : ''} | ${r.processes} | ${f(r.usPerEvent, 2)} | ${f(r.eventsPerS, 0)} | ${f(r.eventsPerSPerWorker, 0)} | ${f(r.busiestProcessShare * 100, 0)} % | ${r.errors} |`);
       const first = rows[0]!;
       const last = rows[rows.length - 1]!;
       const growth = last.usPerEvent / first.usPerEvent;
+      const relayGrowth = relayRows[relayRows.length - 1]!.usPerEvent / relayRows[0]!.usPerEvent;
+      lines.push(`bare Node TCP relay (bench/relay.ts) with as many processes, µs CPU / event: ${relayRows.map((r) => `${r.processes}: ${f(r.usPerEvent, 2)}`).join(', ')} (${f(relayGrowth, 2)}×: Node's own growth)`);
       const ignored = rows.some((r) => r.ignored);
       if (ignored) lines.push('(ignored): the supervisor ran one process; NIM_PROXY_WORKERS has no effect in this build.');
-      targets.push({ name: `Workers: CPU per event, NIM_PROXY_WORKERS=${last.workers} / ${first.workers}`, figure: `${f(growth, 2)}× (${f(last.usPerEvent, 2)} vs ${f(first.usPerEvent, 2)} µs)${ignored ? '; NIM_PROXY_WORKERS ignored (1 process)' : ''}`, limit: '≤ 1.1× (does not grow), > 1 process', met: !ignored && growth <= 1.1 });
+      targets.push({ name: `Workers: CPU per event, NIM_PROXY_WORKERS=${last.workers} / ${first.workers}`, figure: `${f(growth, 2)}× (${f(last.usPerEvent, 2)} vs ${f(first.usPerEvent, 2)} µs; a bare Node TCP relay with ${last.workers} / ${first.workers} processes: ${f(relayGrowth, 2)}×)${ignored ? '; NIM_PROXY_WORKERS ignored (1 process)' : ''}`, limit: '≤ 1.1× (does not grow), > 1 process', met: !ignored && growth <= 1.1 });
     } finally {
+      for (const { relay } of relays) await stopRelay(relay);
       for (const { sup } of sups) await stopSupervisor(sup);
     }
   }

@@ -11,9 +11,10 @@ export interface Relay {
   tree: Tree;
 }
 
-export async function startRelay(distDir: string, enginePort: number, backlog: number): Promise<Relay> {
+/** The relay on a free port in front of `enginePort`; `processes` > 1 runs it as that many node:cluster workers. */
+export async function startRelay(distDir: string, enginePort: number, backlog: number, processes = 1): Promise<Relay> {
   const port = await findFreePort();
-  const proc = startChild('relay', process.execPath, [path.join(distDir, 'bench', 'relay.js'), String(port), String(enginePort), String(backlog)]);
+  const proc = startChild('relay', process.execPath, [path.join(distDir, 'bench', 'relay.js'), String(port), String(enginePort), String(backlog), String(processes)]);
   await waitFor(
     'the Node relay listening',
     async () => {
