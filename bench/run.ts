@@ -399,6 +399,8 @@ async function main(): Promise<void> {
           peakOpen: Math.max(...ms.map((m) => m.result.peakOpen)),
           peakConnected: Math.max(...ms.map((m) => m.result.peakConnected)),
           peakRssMB: rss[id] === undefined ? NaN : Math.max(...rss[id]!) / 1e6,
+          // The whole stream: accept, request, response head, 6 events, close (direct: the engine's).
+          cpuUsPerStream: median(ms.map((m) => (m.cpuS * 1e6) / Math.max(1, m.result.ok))),
           rounds: ms.map((m) => m.result),
         };
       };
@@ -408,10 +410,10 @@ async function main(): Promise<void> {
       const relayRatio = ngx ? ratioOfRounds(p99('relay'), p99('nginx')) : NaN;
       results.burst = { streams: BURST, batch: BURST_BATCH, gapMs: BURST_GAP_MS, tokens: BURST_TOKENS, tokenMs: BURST_TOKEN_MS, backlogs, supervisorProcesses: procs, nginxWorkers: ngx ? nginxWorkers : null, summary, supervisorOverNginxTtfbP99: ttfbRatio, relayOverNginxTtfbP99: relayRatio };
       lines.push('', `burst: ${BURST} streams opened within ${(BURST / BURST_BATCH) * BURST_GAP_MS} ms, ${per.direct!.length} rounds per path (errors and waits summed, TTFB medians of rounds); listen backlogs: ${Object.entries(backlogs).map(([k, v]) => `${k} ${v}`).join(', ')} (somaxconn ${SOMAXCONN}); supervisor ${procs} Node process(es) (NIM_PROXY_WORKERS ${process.env.NIM_PROXY_WORKERS ?? 'not set: its default'}), nginx ${nginxWorkers} workers`);
-      lines.push('| path | errors | connects ≥ 0.9 s | ListenOverflows | ListenDrops | TTFB p50 ms | TTFB p99 ms | connect p99 ms | opened within ms | peak connections / open responses | peak RSS MB |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+      lines.push('| path | errors | connects ≥ 0.9 s | ListenOverflows | ListenDrops | TTFB p50 ms | TTFB p99 ms | connect p99 ms | opened within ms | peak connections / open responses | peak RSS MB | µs CPU / stream |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
       for (const s of subjects) {
         const x = summary[s.id]!;
-        lines.push(`| ${label(s.id)} | ${x.errors} | ${x.slowConnects} | ${x.listenOverflows} | ${x.listenDrops} | ${f(x.ttfbP50Ms, 0)} | ${f(x.ttfbP99Ms, 0)} | ${f(x.connectP99Ms, 0)} | ${f(x.openedWithinMs, 0)} | ${x.peakConnected} / ${x.peakOpen} | ${f(x.peakRssMB, 0)} |`);
+        lines.push(`| ${label(s.id)} | ${x.errors} | ${x.slowConnects} | ${x.listenOverflows} | ${x.listenDrops} | ${f(x.ttfbP50Ms, 0)} | ${f(x.ttfbP99Ms, 0)} | ${f(x.connectP99Ms, 0)} | ${f(x.openedWithinMs, 0)} | ${x.peakConnected} / ${x.peakOpen} | ${f(x.peakRssMB, 0)} | ${f(x.cpuUsPerStream, 0)} |`);
       }
       lines.push('ListenOverflows/ListenDrops are the kernel\'s counters for this network namespace during that path\'s rounds (other processes\' drops would count too).');
       const b = summary.supervisor!;
