@@ -1,6 +1,8 @@
 // Limits and bad input: body size, slow clients, in-flight cap, malformed
 // requests, and every kind of bad configuration. Real processes only.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import path from 'node:path';
 import { describe, test } from 'node:test';
@@ -12,10 +14,18 @@ const ECHO_ENGINE = path.join(fakeNvidiaSmiDir, 'echo-engine');
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const json = async (r: Response): Promise<any> => await r.json();
 
+/** The backlog in force on a listening TCP port: `ss -ltn`'s Send-Q for a listener. */
+function listenBacklog(baseUrl: string): number {
+  const r = spawnSync('ss', ['-Hltn', `sport = :${new URL(baseUrl).port}`], { encoding: 'utf8' });
+  return Number(r.stdout.trim().split(/\s+/)[2]);
+}
+const SOMAXCONN = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim());
+
 describe('request size and slow clients', () => {
   test('bodies over NIM_MAX_REQUEST_BODY get 413 (declared or chunked); smaller ones pass; serving goes on', async () => {
     const sup = await startSupervisor({ NIM_ENGINE_COMMAND: ECHO_ENGINE, NIM_MAX_REQUEST_BODY: '1MiB' });
     await sup.waitReady();
+    assert.equal(listenBacklog(sup.baseUrl), SOMAXCONN, 'NIM_LISTEN_BACKLOG by default: as many as the kernel allows');
     const big = Buffer.alloc(2 * 1024 * 1024, 0x61);
     const declared = await fetch(`${sup.baseUrl}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: big });
     assert.equal(declared.status, 413);
@@ -80,8 +90,9 @@ describe('request size and slow clients', () => {
   });
 
   test('beyond NIM_MAX_INFLIGHT_REQUESTS new requests get 429 with Retry-After', async () => {
-    const sup = await startSupervisor({ NIM_MAX_INFLIGHT_REQUESTS: '2', VLLM_SIM_TOKEN_MS: '20' });
+    const sup = await startSupervisor({ NIM_MAX_INFLIGHT_REQUESTS: '2', VLLM_SIM_TOKEN_MS: '20', NIM_LISTEN_BACKLOG: '100' });
     await sup.waitReady();
+    assert.equal(listenBacklog(sup.baseUrl), 100, 'NIM_LISTEN_BACKLOG=100');
     const body = JSON.stringify({ model: DEFAULT_MODEL, messages: [{ role: 'user', content: 'x' }], max_tokens: 60, ignore_eos: true, stream: true });
     const opts = { method: 'POST', headers: { 'content-type': 'application/json' }, body };
     const open = [await fetch(`${sup.baseUrl}/v1/chat/completions`, opts), await fetch(`${sup.baseUrl}/v1/chat/completions`, opts)];

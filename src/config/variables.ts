@@ -648,14 +648,16 @@ export const TABLE = {
   },
   NIM_LISTEN_BACKLOG: {
     kind: intKind(1),
-    default: 4096,
+    // As Go's net package does: ask for the most and let the kernel cap it at net.core.somaxconn,
+    // so a node or pod tuned for bursts needs no second setting here.
+    default: 65535,
     group: 'limits',
     nim: 'ours',
     description:
       "Length of the public port's queue of connections not yet accepted (listen(2)'s backlog). A burst of " +
       'connections beyond it makes the kernel drop SYNs, and those clients wait 1 s, 3 s… for retransmits. The ' +
       'kernel caps it at `net.core.somaxconn` (4096 on current kernels; a namespaced sysctl a pod may raise in ' +
-      '`securityContext.sysctls`).',
+      '`securityContext.sysctls`), so the default gets whatever the kernel allows.',
     example: '16384',
   },
   NIM_MAX_INFLIGHT_REQUESTS: {
