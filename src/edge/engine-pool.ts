@@ -20,6 +20,8 @@ export interface PooledSocket extends net.Socket {
   idleSince?: number;
   /** It carried a request before (a failure before any response byte may be uvicorn's idle close). */
   reused?: boolean;
+  /** The engine port it was made for (`remotePort` would cost a getpeername(2) per request). */
+  enginePort?: number;
 }
 
 export class EnginePool {
@@ -40,7 +42,7 @@ export class EnginePool {
   take(host: string, port: number, owner: SocketOwner): PooledSocket {
     const now = performance.now();
     for (let s = this.#idle.pop(); s !== undefined; s = this.#idle.pop()) {
-      if (!s.destroyed && s.readyState === 'open' && now - s.idleSince! < this.#idleMs && s.remotePort === port) {
+      if (!s.destroyed && s.readyState === 'open' && now - s.idleSince! < this.#idleMs && s.enginePort === port) {
         s.ref();
         s.reused = true;
         s.owner = owner;
@@ -55,6 +57,7 @@ export class EnginePool {
   connectNew(host: string, port: number, owner: SocketOwner): PooledSocket {
     const s: PooledSocket = net.connect({ host, port, noDelay: true });
     s.reused = false;
+    s.enginePort = port;
     s.owner = owner;
     this.#all.add(s);
     s.on('data', (chunk: Buffer) => {
