@@ -231,6 +231,14 @@ describe('NIM_PROXY_WORKERS=2 with LoRA, tracing off (the edge\'s fast path)', (
 
   test('nim_supervisor_lora_requests_total sums the workers\' adapter responses; base-model ones do not count', async () => {
     await checkLoraCounting(sup);
+  });
+
+  test('a replaced worker counts too (it learns of LoRA in its nim:init)', async () => {
+    const [victim] = workerPids(sup);
+    process.kill(victim!, 'SIGKILL');
+    await sup.proc.waitForOutput(/exited unexpectedly .*starting a new one/);
+    await sup.waitReady(10_000); // 503 until the new worker listens
+    await checkLoraCounting(sup);
     await checkLoraCounting(sup);
   });
 });

@@ -55,6 +55,13 @@ export async function runProxyWorker(): Promise<void> {
   // The primary has validated it and logged its warnings.
   const config = loadConfig(process.env, []);
   const logger = createLogger({ level: config.logLevel, jsonl: config.jsonlLogging }).child({ worker: id });
+  // Messages that come while this worker starts (a lifecycle change, the engine, LoRA) are kept
+  // and handled in order once it listens: a replaced worker must not mirror a stale state.
+  const early: ToWorker[] = [];
+  let onMessage = (m: ToWorker): void => void early.push(m);
+  process.on('message', (m: unknown) => {
+    if (isMessage<ToWorker>(m)) onMessage(m);
+  });
   const initMessage = firstMessage('nim:init');
   send({ type: 'nim:hello' });
   const init = await initMessage;
@@ -127,8 +134,7 @@ export async function runProxyWorker(): Promise<void> {
   }
   send({ type: 'nim:listening' });
 
-  process.on('message', (m: unknown) => {
-    if (!isMessage<ToWorker>(m)) return;
+  onMessage = (m) => {
     switch (m.type) {
       case 'nim:lifecycle':
         mirror(m.lifecycle);
@@ -160,5 +166,6 @@ export async function runProxyWorker(): Promise<void> {
       case 'nim:init':
         break;
     }
-  });
+  };
+  for (const m of early.splice(0)) onMessage(m);
 }
