@@ -51,7 +51,8 @@ function loadRuntime() {
 /** Two identical signals this close together are one event delivered twice (see onSignal). */
 const DUPLICATE_SIGNAL_MS = 1000;
 
-function supervisorVersion(): string {
+/** The supervisor's version (package.json): /v1/version, and service.version of the spans of every process. */
+export function supervisorVersion(): string {
   return (JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
@@ -452,6 +453,11 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   trackEngineState(metrics.registry, lifecycle);
   const loraHooks = lora ? await import('../lora/index.js') : undefined;
   const loraMetrics = lora && loraHooks ? loraHooks.registerLoraMetrics(metrics.registry, lora.adapters) : undefined;
+  // Proxy workers report the responses they serve for other names than the base model's; adapters are counted here.
+  if (workers && lora && loraHooks && loraMetrics) {
+    const baseModels = endpoint.servedModelNames.length > 0 ? endpoint.servedModelNames : [servedModelName];
+    workers.countLoraResponses(baseModels, loraHooks.adapterCounter(lora.adapters, loraMetrics));
+  }
   if (download) (await import('../model-free/metrics.js')).registerDownloadMetrics(metrics.registry, download);
   metrics.profileInfo.set(
     {

@@ -495,6 +495,8 @@ export const TABLE = {
       '(management endpoints, `/v1/metrics` aggregated across the workers, WebSocket sessions), reached by the workers over ' +
       'a private Unix socket. Readiness, drain on SIGTERM, the API key, TLS and the limits behave as with one process; ' +
       '`NIM_MAX_INFLIGHT_REQUESTS` and `NIM_MAX_CONNECTIONS` are shared out, each worker taking ceil(limit / workers). ' +
+      'Traces (`NIM_ENABLE_OTEL`: one span per request, exported by the process that answered it) and per-LoRA-adapter ' +
+      'counts are as with one process. ' +
       'The default gives the proxy a quarter of the container\'s CPUs (cgroup `cpu.max`, else the CPUs available): the ' +
       "rest is for vLLM's API server, engine core and tokenizer processes on the same quota. See " +
       '[architecture.md](architecture.md#proxy-workers).',

@@ -12,7 +12,7 @@ import { LoraAdapters } from './manager.js';
 import { assertPeftSource } from './scan.js';
 
 export { engineLoraApi, LoraAdapters } from './manager.js';
-export { countAdapterResponses, peekAdapterResponses, registerLoraMetrics } from './metrics.js';
+export { adapterCounter, countAdapterResponses, peekAdapterResponses, registerLoraMetrics } from './metrics.js';
 export type { LoraLaunch } from './flags.js';
 
 export interface PreparedLora {

@@ -48,13 +48,19 @@ export function registerLoraMetrics(registry: Registry, adapters: LoraAdapters):
 const PEEK_BYTES = 1024;
 const MODEL_FIELD = /"model"\s*:\s*"((?:[^"\\]|\\.)*)"/;
 
+/** Reads one engine response's first body chunks; true once it has seen enough (the edge's ResponsePeek). */
+export type ModelPeek = (chunk: Buffer) => boolean;
+/** Per engine response (its status): a peek, or undefined to leave the response alone. */
+export type ModelPeekStart = (status: number) => ModelPeek | undefined;
+
 /**
  * Per engine response: undefined for an error status, else a peek that reads
- * the first body bytes (at most a kilobyte) and counts the response under its
- * adapter when its `model` is one the supervisor served; it returns true once
- * it has seen enough. Never alters the stream. Used by the edge's fast path.
+ * the first body bytes (at most a kilobyte) and calls `onModel` once with the
+ * response's `model` (a completion's or the first chunk's); it returns true
+ * once it has seen enough. Never alters the stream. The one parser of the
+ * in-process counting and the proxy workers' (src/workers).
  */
-export function peekAdapterResponses(adapters: LoraAdapters, metrics: LoraMetrics): (status: number) => ((chunk: Buffer) => boolean) | undefined {
+export function peekResponseModel(onModel: (name: string) => void): ModelPeekStart {
   return (status) => {
     if (status >= 400) return undefined;
     let seen = '';
@@ -68,7 +74,7 @@ export function peekAdapterResponses(adapters: LoraAdapters, metrics: LoraMetric
         } catch {
           return true;
         }
-        if (adapters.isAdapter(name)) metrics.requests.inc({ adapter: name });
+        onModel(name);
         return true;
       }
       return seen.length >= PEEK_BYTES;
@@ -76,9 +82,8 @@ export function peekAdapterResponses(adapters: LoraAdapters, metrics: LoraMetric
   };
 }
 
-/** The same hook for the node:http path (server/proxy.ts): reads the engine response's first data events. */
-export function countAdapterResponses(adapters: LoraAdapters, metrics: LoraMetrics): (res: IncomingMessage) => void {
-  const start = peekAdapterResponses(adapters, metrics);
+/** The same peek for the node:http path (server/proxy.ts's onEngineResponse): reads the engine response's first data events. */
+export function peekIncomingResponses(start: ModelPeekStart): (res: IncomingMessage) => void {
   return (res) => {
     const peek = start(res.statusCode ?? 0);
     if (peek === undefined) return;
@@ -87,4 +92,21 @@ export function countAdapterResponses(adapters: LoraAdapters, metrics: LoraMetri
     };
     res.on('data', onData);
   };
+}
+
+/** Count a response under its `model` when that is one of the adapters served (the base model and unknown names are not counted). */
+export function adapterCounter(adapters: LoraAdapters, metrics: LoraMetrics): (name: string) => void {
+  return (name) => {
+    if (adapters.isAdapter(name)) metrics.requests.inc({ adapter: name });
+  };
+}
+
+/** Per-adapter counting on the edge's fast path. */
+export function peekAdapterResponses(adapters: LoraAdapters, metrics: LoraMetrics): ModelPeekStart {
+  return peekResponseModel(adapterCounter(adapters, metrics));
+}
+
+/** Per-adapter counting on the node:http path (server/proxy.ts). */
+export function countAdapterResponses(adapters: LoraAdapters, metrics: LoraMetrics): (res: IncomingMessage) => void {
+  return peekIncomingResponses(peekAdapterResponses(adapters, metrics));
 }

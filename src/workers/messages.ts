@@ -23,6 +23,16 @@ export interface EngineTarget {
   keepAliveMs: number;
 }
 
+/**
+ * LoRA is on (NIM_PEFT_SOURCE): the worker reads each proxied response's
+ * `model` (lora/metrics.ts) and reports every name other than these to the
+ * primary, which counts the adapters among them (`nim:lora-response`).
+ */
+export interface LoraCounting {
+  /** The names the base model answers as (its served model names): never counted, never sent. */
+  baseModels: string[];
+}
+
 export type ToWorker =
   | {
       type: 'nim:init';
@@ -34,9 +44,13 @@ export type ToWorker =
       maxConnections: number;
       lifecycle: LifecycleSnapshot;
       engine: EngineTarget | undefined;
+      /** Undefined while LoRA is off or not yet known (then `nim:lora` follows). */
+      lora: LoraCounting | undefined;
     }
   | { type: 'nim:lifecycle'; lifecycle: LifecycleSnapshot }
   | { type: 'nim:engine'; engine: EngineTarget }
+  /** LoRA is on: report adapter responses from now on. */
+  | { type: 'nim:lora'; lora: LoraCounting }
   /** Shutdown began: report once every request in flight here has finished (or `graceMs` passed). */
   | { type: 'nim:drain'; graceMs: number }
   | { type: 'nim:metrics-request'; id: number }
@@ -50,7 +64,9 @@ export type FromWorker =
   /** The public port could not be opened (exit code and hint as the primary would report them). */
   | { type: 'nim:listen-failed'; message: string; hint: string | undefined; exitCode: number }
   | { type: 'nim:drained'; idle: boolean; inFlight: number }
-  | { type: 'nim:metrics'; id: number; metrics: MetricsJson };
+  | { type: 'nim:metrics'; id: number; metrics: MetricsJson }
+  /** A proxied response answered as `model`, a name that is not the base model's (only while LoRA is on). */
+  | { type: 'nim:lora-response'; model: string };
 
 /** Type guard for messages on the channel (other modules, like prom-client, send their own). */
 export function isMessage<T extends { type: string }>(m: unknown): m is T {

@@ -14,7 +14,7 @@ import type { Lifecycle } from '../engine/lifecycle.js';
 import { ConfigError, SupervisorError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { PROXY_WORKER_ENV } from './marker.js';
-import { isMessage, type EngineTarget, type FromWorker, type LifecycleSnapshot, type MetricsJson, type ToWorker } from './messages.js';
+import { isMessage, type EngineTarget, type FromWorker, type LifecycleSnapshot, type LoraCounting, type MetricsJson, type ToWorker } from './messages.js';
 import { decideRespawn, shareOf, type RespawnPolicy, RESPAWN_POLICY } from './policy.js';
 
 /** A proxy worker failed in a way the supervisor cannot recover from (exit 1; docs/troubleshooting.md). */
@@ -51,6 +51,8 @@ export class ProxyWorkers {
   readonly #members = new Map<number, Member>();
   readonly #deaths: number[] = [];
   #engine: EngineTarget | undefined;
+  #lora: LoraCounting | undefined;
+  #onLoraResponse: ((model: string) => void) | undefined;
   #closing = false;
   #fail: (err: ProxyWorkerError) => void = () => undefined;
   #nextMetricsId = 0;
@@ -145,6 +147,18 @@ export class ProxyWorkers {
   setEngine(url: URL, keepAliveMs: number): void {
     this.#engine = { url: url.href, keepAliveMs };
     this.#broadcast({ type: 'nim:engine', engine: this.#engine });
+  }
+
+  /**
+   * LoRA is on: workers report each proxied response whose `model` is not one
+   * of `baseModels`, and `onLoraResponse` gets that name (it counts it when it
+   * is an adapter, as one process does: lora/metrics.ts adapterCounter).
+   * Until this is called (and never while LoRA is off) workers send nothing.
+   */
+  countLoraResponses(baseModels: string[], onLoraResponse: (model: string) => void): void {
+    this.#onLoraResponse = onLoraResponse;
+    this.#lora = { baseModels: [...baseModels] };
+    this.#broadcast({ type: 'nim:lora', lora: this.#lora });
   }
 
   /**
@@ -262,6 +276,7 @@ export class ProxyWorkers {
               maxConnections: shareOf(config.maxConnections, this.count),
               lifecycle: this.#snapshot(),
               engine: this.#engine,
+              lora: this.#lora,
             });
             break;
           case 'nim:listening':
@@ -277,6 +292,9 @@ export class ProxyWorkers {
             break;
           case 'nim:metrics':
             this.#metricsWaiters.get(m.id)?.(member.pid, m.metrics);
+            break;
+          case 'nim:lora-response':
+            if (typeof m.model === 'string') this.#onLoraResponse?.(m.model);
             break;
         }
       });

@@ -5,6 +5,10 @@
 // a single process's; it never acts on signals (a Ctrl-C reaches the whole
 // process group, and the primary orders the drain); it exits when the primary
 // says so, or at once when the primary's channel closes (primary gone).
+// As in one process: with NIM_ENABLE_OTEL it exports its own SERVER spans for
+// the requests it answers itself (inference then goes through node:http, not
+// the edge's fast path), and with LoRA on it reports adapter responses to the
+// primary, which counts them.
 import cluster from 'node:cluster';
 import { loadConfig } from '../config/env.js';
 import { Lifecycle } from '../engine/lifecycle.js';
@@ -14,12 +18,13 @@ import { createSupervisorMetrics } from '../metrics/supervisor-metrics.js';
 import { createCors } from '../server/cors.js';
 import { InflightTracker } from '../server/inflight.js';
 import { createEngineProxy, type EngineProxy } from '../server/proxy.js';
-import { createPublicEdge, listen } from '../cli/serve.js';
+import { createPublicEdge, listen, supervisorVersion } from '../cli/serve.js';
 import { FastProxy } from '../edge/fast-proxy.js';
 import type { Edge } from '../edge/edge-server.js';
 import { createPrimaryForwarder } from './forward.js';
 import { PROXY_WORKER_ENV } from './marker.js';
-import { isMessage, type EngineTarget, type FromWorker, type LifecycleSnapshot, type ToWorker } from './messages.js';
+import { peekIncomingResponses, peekResponseModel, type ModelPeekStart } from '../lora/metrics.js';
+import { isMessage, type EngineTarget, type FromWorker, type LifecycleSnapshot, type LoraCounting, type ToWorker } from './messages.js';
 import { createWorkerRoutes, proxiedRouteTable } from './worker-routes.js';
 
 function send(message: FromWorker): void {
@@ -50,6 +55,13 @@ export async function runProxyWorker(): Promise<void> {
   // The primary has validated it and logged its warnings.
   const config = loadConfig(process.env, []);
   const logger = createLogger({ level: config.logLevel, jsonl: config.jsonlLogging }).child({ worker: id });
+  // Messages that come while this worker starts (a lifecycle change, the engine, LoRA) are kept
+  // and handled in order once it listens: a replaced worker must not mirror a stale state.
+  const early: ToWorker[] = [];
+  let onMessage = (m: ToWorker): void => void early.push(m);
+  process.on('message', (m: unknown) => {
+    if (isMessage<ToWorker>(m)) onMessage(m);
+  });
   const initMessage = firstMessage('nim:init');
   send({ type: 'nim:hello' });
   const init = await initMessage;
@@ -60,7 +72,25 @@ export async function runProxyWorker(): Promise<void> {
   const metrics = createSupervisorMetrics();
   const inflight = new InflightTracker();
   const forward = createPrimaryForwarder(init.socketPath, config.keepAliveTimeoutMs);
-  const routes = createWorkerRoutes({ forward, metrics, cors: createCors(config.cors) });
+  // NIM_ENABLE_OTEL: this worker's own tracer (the SDK loaded only then); lifecycle spans stay the primary's.
+  const tracing = config.tracing.enabled
+    ? (await import('../tracing/tracer.js')).startTracing({ settings: config.tracing, logger, version: supervisorVersion() })
+    : undefined;
+  const routes = createWorkerRoutes({ forward, metrics, cors: createCors(config.cors), wrap: tracing?.wrap });
+
+  // LoRA: each proxied response's `model` (lora/metrics.ts), reported when it is not the base model's.
+  // The names come from the primary (`nim:lora`, once it has prepared the adapters); without
+  // NIM_PEFT_SOURCE there is no hook at all.
+  let loraPeek: ModelPeekStart | undefined;
+  const countLora = (lora: LoraCounting | undefined): void => {
+    if (lora === undefined) return;
+    const base = new Set(lora.baseModels);
+    loraPeek = peekResponseModel((model) => {
+      if (!base.has(model)) send({ type: 'nim:lora-response', model });
+    });
+  };
+  countLora(init.lora);
+  const peekLora: ModelPeekStart | undefined = config.lora.peftSource ? (status) => loraPeek?.(status) : undefined;
 
   let engineUrl: URL | undefined;
   let proxy: EngineProxy | undefined;
@@ -81,10 +111,12 @@ export async function runProxyWorker(): Promise<void> {
       keepAliveTimeoutMs: config.keepAliveTimeoutMs,
       engineKeepAliveMs: engine.keepAliveMs,
     };
-    proxy = createEngineProxy(proxying);
+    proxy = createEngineProxy({ ...proxying, onEngineResponse: peekLora ? peekIncomingResponses(peekLora) : undefined });
     routes.serveProxied(proxiedRouteTable({ proxy, metrics, logger, apiKey: config.apiKey }));
     // The exact inference routes on the edge's fast path (as in one process); the rest as above.
-    fast = new FastProxy({ ...proxying, apiKey: config.apiKey, cors: config.cors });
+    // With tracing on, node:http serves them (spans need its request objects).
+    if (tracing) return;
+    fast = new FastProxy({ ...proxying, apiKey: config.apiKey, cors: config.cors, onEngineResponse: peekLora });
     edge?.setFast(fast);
   };
   try {
@@ -102,14 +134,16 @@ export async function runProxyWorker(): Promise<void> {
   }
   send({ type: 'nim:listening' });
 
-  process.on('message', (m: unknown) => {
-    if (!isMessage<ToWorker>(m)) return;
+  onMessage = (m) => {
     switch (m.type) {
       case 'nim:lifecycle':
         mirror(m.lifecycle);
         break;
       case 'nim:engine':
         useEngine(m.engine);
+        break;
+      case 'nim:lora':
+        countLora(m.lora);
         break;
       case 'nim:drain':
         void inflight.waitForIdle(m.graceMs).then((idle) => send({ type: 'nim:drained', idle, inFlight: inflight.count }));
@@ -123,6 +157,7 @@ export async function runProxyWorker(): Promise<void> {
           forward.destroy();
           proxy?.destroy();
           fast?.destroy();
+          await tracing?.close(); // flush this worker's spans before it exits
           const served = (await metrics.requests.get()).values.reduce((n, v) => n + v.value, 0);
           logger.info({ pid: process.pid, requests: served }, `proxy worker ${id} stopped after answering ${served} requests`);
           process.exit(0);
@@ -131,5 +166,6 @@ export async function runProxyWorker(): Promise<void> {
       case 'nim:init':
         break;
     }
-  });
+  };
+  for (const m of early.splice(0)) onMessage(m);
 }

@@ -65,29 +65,50 @@ export interface WorkerRoutes {
   serveProxied(table: ProxiedRouteTable): void;
 }
 
+export interface WorkerRoutesDeps {
+  forward: PrimaryForwarder;
+  metrics: SupervisorMetrics;
+  cors: Cors;
+  /**
+   * Wraps what the worker answers itself (proxied routes, refused request
+   * targets), never what it forwards: the primary traces those (NIM_ENABLE_OTEL,
+   * tracing/tracer.ts wrap), so each request gets one SERVER span.
+   */
+  wrap?: ((handler: Handler) => Handler) | undefined;
+}
+
 /**
  * The split. Unsafe request targets are refused here as guardRequestTargets
  * does (400, connection closed); CORS headers are set here for the routes
  * served here, while preflights (OPTIONS, never a proxied route) go to the primary.
  */
-export function createWorkerRoutes(deps: { forward: PrimaryForwarder; metrics: SupervisorMetrics; cors: Cors }): WorkerRoutes {
+export function createWorkerRoutes(deps: WorkerRoutesDeps): WorkerRoutes {
   let table: ProxiedRouteTable | undefined;
   const { forward, metrics, cors } = deps;
+  const wrap = deps.wrap ?? ((h: Handler) => h);
+  const refuse = wrap((req, res) => {
+    metrics.requests.inc({ route: 'invalid_target', method: req.method ?? '', status: '400' });
+    sendError(res, 400, 'Invalid request target: use an origin-form path without dot segments, doubled or encoded slashes.', {
+      connection: 'close',
+    });
+  });
+  // Sets the CORS headers; a preflight never reaches a proxied route.
+  const serve = (handle: Handler): Handler =>
+    wrap((req, res) => {
+      cors.apply(req, res);
+      handle(req, res);
+    });
   return {
     handle(req, res) {
       const url = req.url;
       if (!isSafeRequestTarget(url)) {
-        metrics.requests.inc({ route: 'invalid_target', method: req.method ?? '', status: '400' });
-        sendError(res, 400, 'Invalid request target: use an origin-form path without dot segments, doubled or encoded slashes.', {
-          connection: 'close',
-        });
+        refuse(req, res);
         return;
       }
       if (table !== undefined) {
         const q = url!.indexOf('?');
         const handle = lookupProxied(table, req.method, q < 0 ? url! : url!.slice(0, q));
         if (handle !== undefined) {
-          cors.apply(req, res); // sets the CORS headers; a preflight never reaches a proxied route
           handle(req, res);
           return;
         }
@@ -95,7 +116,10 @@ export function createWorkerRoutes(deps: { forward: PrimaryForwarder; metrics: S
       forward.request(req, res);
     },
     serveProxied(t) {
-      table = t;
+      table = {
+        exact: new Map([...t.exact].map(([k, h]) => [k, serve(h)])),
+        patterns: t.patterns.map((p) => ({ ...p, handle: serve(p.handle) })),
+      };
     },
   };
 }
