@@ -24,7 +24,7 @@ ARG NODE_IMAGE=node:22-bookworm-slim
 FROM ${NODE_IMAGE} AS node
 
 # ---------------------------------------------------------------------------
-# Build: compile the TypeScript once, then drop the dev dependencies.
+# Build: compile the TypeScript and bundle the two entry points with esbuild.
 # ---------------------------------------------------------------------------
 FROM node AS build
 WORKDIR /app
@@ -45,13 +45,19 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 
 COPY tsconfig.json ./
 COPY src ./src
+# `npm run build` bundles the supervisor (dist/src/cli/main.js) and the
+# simulator (dist/src/sim/main.js) with every dependency into dist/src/chunks/,
+# so the runtime stage needs no node_modules and nothing is pruned here.
 RUN npm run build \
- && npm prune --omit=dev --ignore-scripts --no-audit --no-fund \
- && test -f dist/src/cli/main.js
+ && test -f dist/src/cli/main.js \
+ && test -d dist/src/chunks
 
 # ---------------------------------------------------------------------------
-# Runtime: the vLLM image plus Node, the compiled supervisor, its production
-# node_modules, the manifests and the GPU catalogue. npm is not run here.
+# Runtime: the vLLM image plus Node, the bundled supervisor, the manifests and
+# the GPU catalogue. No node_modules: the bundle carries its dependencies (the
+# only packages it leaves unresolved are optional ones it loads inside
+# try/catch: systeminformation's macOS sensors, ws's bufferutil and
+# utf-8-validate). npm is not run here.
 # ---------------------------------------------------------------------------
 FROM ${VLLM_IMAGE} AS runtime
 ARG VLLM_IMAGE
@@ -67,11 +73,11 @@ LABEL org.opencontainers.image.title="nim-supervisor" \
 COPY --from=node /usr/local/bin/node /usr/local/bin/node
 COPY --from=build /usr/bin/tini-static /usr/bin/tini
 
-# The package root: dist/src/config/env.js resolves manifests/, profiles/ and
-# package.json (the version) relative to /opt/nim-supervisor. Files stay owned
-# by root, read-only for the runtime user.
+# The package root: the supervisor finds manifests/, profiles/ and
+# package.json (the version) as the nearest directory above its own file that
+# holds them (src/config/paths.ts): /opt/nim-supervisor. Files stay owned by
+# root, read-only for the runtime user.
 WORKDIR /opt/nim-supervisor
-COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
 COPY package.json ./
 COPY manifests ./manifests

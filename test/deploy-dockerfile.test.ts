@@ -225,7 +225,7 @@ test('Node comes from a pinned official Node LTS image (>= 20) and is copied int
   assert.ok(base === '${NODE_IMAGE}' || base === nodeStage.name, `node comes from the Node image, not ${base}`);
 });
 
-test('the TypeScript is built once, in a build stage, and dev dependencies are pruned', () => {
+test('the TypeScript is built and bundled once, in a build stage; no package manager in the runtime', () => {
   const runs = stages.flatMap((s) => byKeyword(s, 'RUN').map((r) => ({ stage: s, text: runText(r) })));
   const builds = runs.filter((r) => /\bnpm run build\b|\btsc\b/.test(r.text));
   assert.equal(builds.length, 1, `exactly one RUN builds the TypeScript, got: ${builds.map((b) => b.text).join(' | ')}`);
@@ -237,25 +237,34 @@ test('the TypeScript is built once, in a build stage, and dev dependencies are p
   assert.equal(installs[0]!.stage, build.stage, 'npm ci and the build share a stage');
   assert.match(installs[0]!.text, /\bnpm ci\b/, 'npm ci (the lockfile), not npm install');
   assert.match(installs[0]!.text, /--ignore-scripts\b/, 'npm ci --ignore-scripts, so `prepare` does not build a second time');
-  assert.doesNotMatch(installs[0]!.text, /--omit[= ]dev|--production\b/, 'dev dependencies (tsc) are installed for the build');
-  const stageRuns = runs.filter((r) => r.stage === build.stage).map((r) => r.text);
-  const buildIdx = stageRuns.findIndex((t) => /\bnpm run build\b|\btsc\b/.test(t));
-  const pruneIdx = stageRuns.findIndex((t) => /\bnpm prune\b.*--omit[= ]dev/.test(t));
-  assert.ok(pruneIdx >= 0, 'npm prune --omit=dev in the build stage');
-  assert.ok(pruneIdx > buildIdx || (pruneIdx === buildIdx && /build[\s\S]*prune/.test(stageRuns[buildIdx]!)), 'prune after the build');
+  assert.doesNotMatch(installs[0]!.text, /--omit[= ]dev|--production\b/, 'dev dependencies (tsc, esbuild) are installed for the build');
+  // The runtime ships no node_modules because `npm run build` bundles both entry
+  // points (supervisor and simulator) with their dependencies.
+  const scripts = (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+  assert.match(scripts.build!, /\bnpm run (--silent )?bundle\b/, 'npm run build runs the bundle script');
+  assert.match(scripts.bundle!, /\besbuild\b.*--bundle\b/, 'the bundle script bundles with esbuild');
+  for (const entry of ['src/cli/main.ts', 'src/sim/main.ts']) assert.ok(scripts.bundle!.includes(entry), `the bundle includes ${entry}`);
+  assert.match(scripts.bundle!, /--outdir=dist\/src\b/, 'the bundle replaces dist/src/cli/main.js and dist/src/sim/main.js');
   for (const r of runs.filter((x) => x.stage === finalStage)) {
     assert.doesNotMatch(r.text, /\b(npm|npx|yarn|pnpm)\b/, `no package manager in the runtime stage: ${r.text}`);
   }
 });
 
-test('the runtime stage gets node_modules and dist/ from the build stage, not from the context', () => {
-  const copies = byKeyword(finalStage, 'COPY') as Copy[];
+test('the runtime stage gets dist/src from the build stage and no node_modules from anywhere', () => {
+  const copies = [...byKeyword(finalStage, 'COPY'), ...byKeyword(finalStage, 'ADD')] as Copy[];
   const fromBuild = copies.filter((c) => flag(c, 'from') === 'build').flatMap((c) => copyParts(c).sources);
-  assert.ok(fromBuild.some((s) => /(^|\/)node_modules\/?$/.test(s)), 'node_modules from the build stage');
-  assert.ok(fromBuild.some((s) => /(^|\/)dist(\/src)?\/?$/.test(s)), 'dist from the build stage');
+  assert.ok(fromBuild.some((s) => /(^|\/)dist\/src\/?$/.test(s)), 'dist/src from the build stage');
+  for (const c of copies) {
+    const { sources } = copyParts(c);
+    for (const s of sources) assert.doesNotMatch(s, /node_modules/, `the bundle needs no node_modules in the runtime: ${c.getTextContent()}`);
+    assert.doesNotMatch(absoluteDest(finalStage, c), /node_modules/, `nothing is copied into a node_modules: ${c.getTextContent()}`);
+  }
+  for (const r of byKeyword(finalStage, 'RUN')) {
+    assert.doesNotMatch(runText(r), /node_modules/, `no node_modules is made in the runtime stage: ${runText(r)}`);
+  }
   for (const c of copies.filter((x) => flag(x, 'from') === undefined)) {
     for (const s of copyParts(c).sources) {
-      assert.doesNotMatch(s, /node_modules|dist/, `built artefacts must not come from the context: ${s}`);
+      assert.doesNotMatch(s, /dist/, `built artefacts must not come from the context: ${s}`);
     }
   }
   // Every --from names an earlier stage.
@@ -277,14 +286,12 @@ test('the runtime layout matches what the CLI resolves: package root with dist/s
   const distDest = dest((s) => /(^|\/)dist\/src\/?$/.test(s));
   assert.ok(distDest, 'dist/src is copied');
   assert.match(distDest, /\/dist\/src\/?$/);
-  // dist/src/config/env.js resolves the package root three directories up.
+  // The package root is the nearest directory above the bundle holding package.json and manifests/ (src/config/paths.ts).
   const root = path.posix.dirname(path.posix.dirname(distDest.replace(/\/$/, '')));
   assert.equal(dest((s) => s === 'manifests' || s === 'manifests/'), path.posix.join(root, 'manifests'));
   assert.equal(dest((s) => s === 'profiles' || s === 'profiles/'), path.posix.join(root, 'profiles'));
   const pkgDest = dest((s) => s === 'package.json');
   assert.ok(pkgDest === root || pkgDest === `${root}/` || pkgDest === path.posix.join(root, 'package.json'), `package.json at the package root, got ${pkgDest}`);
-  const modules = dest((s) => /(^|\/)node_modules\/?$/.test(s));
-  assert.equal(modules, path.posix.join(root, 'node_modules'), 'node_modules beside dist/ so imports resolve');
 
   const entrypoints = byKeyword(finalStage, 'ENTRYPOINT');
   assert.equal(entrypoints.length, 1, 'one ENTRYPOINT in the runtime stage');

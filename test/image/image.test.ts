@@ -304,7 +304,9 @@ for (const [image, user] of [[IMAGE, 'ubuntu'], [IMAGE_NO_UID_1000, 'nim']] as c
   test(`files (${image}): uid 1000 is "${user}", the supervisor is root-owned and read-only for it, HOME and the cache are its own, the tools are on PATH`, async () => {
     const script = [
       'echo "id=$(id -u):$(id -g) user=$(id -un) home=$HOME pwd=$(pwd)"',
-      'for f in /opt/nim-supervisor /opt/nim-supervisor/dist/src/cli/main.js /opt/nim-supervisor/node_modules /usr/local/bin/node /usr/bin/tini; do if [ -w "$f" ]; then echo "writable: $f"; fi; done',
+      'for f in /opt/nim-supervisor /opt/nim-supervisor/dist/src/cli/main.js /opt/nim-supervisor/dist/src/chunks /usr/local/bin/node /usr/bin/tini; do if [ -w "$f" ]; then echo "writable: $f"; fi; done',
+      // The bundle carries its dependencies: no node_modules is shipped.
+      'find /opt/nim-supervisor -name node_modules -exec echo "shipped: {}" \\;',
       'for d in /opt/nim /opt/nim/.cache; do if [ ! -w "$d" ]; then echo "not writable: $d"; fi; done',
       'for c in vllm setpriv sh node tini nim-supervisor; do command -v "$c" >/dev/null || echo "missing: $c"; done',
       'echo "vllm=$(command -v vllm)"',
@@ -312,7 +314,7 @@ for (const [image, user] of [[IMAGE, 'ubuntu'], [IMAGE_NO_UID_1000, 'nim']] as c
     ].join('\n');
     const out = await podmanOk(['run', '--rm', '--entrypoint', 'sh', image, '-c', script]);
     assert.match(out, new RegExp(`^id=1000:1000 user=${user} home=/opt/nim pwd=/opt/nim$`, 'm'));
-    assert.doesNotMatch(out, /writable: |missing: /);
+    assert.doesNotMatch(out, /writable: |missing: |shipped: /);
     assert.match(out, /^vllm=\/usr\/local\/bin\/vllm$/m);
     assert.ok(out.includes(pkg.version), `nim-supervisor --version prints ${pkg.version}: ${out}`);
   });
