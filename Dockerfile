@@ -48,6 +48,9 @@ COPY src ./src
 # `npm run build` bundles the supervisor (dist/src/cli/main.js) and the
 # simulator (dist/src/sim/main.js) with every dependency into dist/src/chunks/,
 # so the runtime stage needs no node_modules and nothing is pruned here.
+# The build precompiles the shipped manifests (dist/src/manifests-precompiled: start-up skips
+# parsing YAML they match; src/manifest/precompiled.ts).
+COPY manifests ./manifests
 RUN npm run build \
  && test -f dist/src/cli/main.js \
  && test -d dist/src/chunks

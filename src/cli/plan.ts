@@ -4,7 +4,7 @@
 import type { Config } from '../config/env.js';
 import { SelectionError } from '../errors.js';
 import type { HardwareInventory } from '../hardware/types.js';
-import { loadManifest } from '../manifest/load.js';
+import { readManifest as loadManifest } from '../manifest/read.js';
 import type { Manifest } from '../manifest/types.js';
 import { evaluateProfiles } from '../selection/evaluate.js';
 import { rankEvaluations, selectProfile } from '../selection/select.js';

@@ -271,24 +271,42 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   // The workers start while planning runs; the engine is spawned only once they all listen.
   const workersListening = workers?.start(server);
   workersListening?.catch(() => undefined); // awaited below
-  if (edge) {
-    await listen(edge.server, config);
-    servingOn();
-  }
+  // The public port listens once the engine is spawned, so its listen and "serving on" line are not on
+  // the path to the spawn (launch → engine spawned, issue #19). It opens sooner wherever start-up waits on
+  // something slow: a model-free plan (the hub), nvidia-smi, a download, LoRA adapters. Its handlers, TLS
+  // and timeouts are set up above, so a bad TLS file or timeout still fails before anything is started.
   // NIM_HEALTH_PORT: live/ready also on a plain-HTTP port, answered by the same handler as the public port's.
-  const healthServer =
-    config.healthPort === undefined
-      ? undefined
-      : await (await import('../server/health-port.js')).startHealthPort({
-          host: config.serverHost,
-          port: config.healthPort,
-          health: workers ? ((gated) => () => gated)(workers.gate((req, res) => handler(req, res))) : () => handler,
-        });
-  if (healthServer) logger.info({ port: config.healthPort }, `health endpoints also on http://${config.serverHost}:${config.healthPort}`);
+  let publicPort: Promise<http.Server | undefined> | undefined;
+  const openPublicPort = (): Promise<http.Server | undefined> =>
+    (publicPort ??= (async () => {
+      if (edge) {
+        await listen(edge.server, config);
+        servingOn();
+      }
+      const health =
+        config.healthPort === undefined
+          ? undefined
+          : await (await import('../server/health-port.js')).startHealthPort({
+              host: config.serverHost,
+              port: config.healthPort,
+              health: workers ? ((gated) => () => gated)(workers.gate((req, res) => handler(req, res))) : () => handler,
+            });
+      if (health) logger.info({ port: config.healthPort }, `health endpoints also on http://${config.serverHost}:${config.healthPort}`);
+      return health;
+    })());
+  // Proxy workers open the public port themselves (above); only the health port is left here.
+  if (workers || config.model.location) await openPublicPort();
+  let detected = false;
+  void detection.then(
+    () => (detected = true),
+    () => undefined,
+  );
 
   const { planLaunch } = await planning;
   const plan = await planLaunch(config, {
     detect: async () => {
+      // nvidia-smi still running: listen meanwhile (awaited, with its errors, once the engine is spawned).
+      if (!detected) openPublicPort().catch(() => undefined);
       const inventory = await detection;
       report.hardware(inventory);
       return inventory;
@@ -313,11 +331,13 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   // Model-free: fetch what the cache lacks before the engine starts (readiness shows `downloading`).
   let download: DownloadProgress | undefined;
   if (plan.prepared) {
+    await openPublicPort();
     const { runDownloadPhase } = await import('../model-free/download-phase.js');
     download = await runDownloadPhase({ config, prepared: plan.prepared, lifecycle, logger, boot });
   }
 
   // LoRA adapters (NIM_PEFT_SOURCE): scanned twice, held to the profile's rank limit (src/lora).
+  if (config.lora.peftSource) await openPublicPort();
   const lora = config.lora.peftSource
     ? await (await import('../lora/index.js')).prepareLora({ config, manifest, selection, servedModelName, logger })
     : undefined;
@@ -437,6 +457,8 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   } else {
     supervisor.start();
   }
+  // A port in use ends here (exit 2); the 'exit' handler above stops the engine just spawned.
+  const healthServer = await openPublicPort();
 
   // The full HTTP app, loaded while the engine loads the model.
   const [

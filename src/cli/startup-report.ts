@@ -13,7 +13,10 @@ export type StartupPhase = 'hardware' | 'profile' | 'spawned' | 'loading' | 'rea
 
 export interface StartupReportOptions {
   logger: Logger;
-  /** Milliseconds since the supervisor was launched (default: performance.now(), which counts from process start). */
+  /**
+   * Milliseconds since the supervisor was launched (default: process.uptime(), which counts from process start;
+   * not performance.now(): its first use loads node:perf_hooks, ~2 ms before the engine's spawn).
+   */
   now?: () => number;
   /** Interval of the "still loading" lines in ms; 0 = none. */
   progressIntervalMs: number;
@@ -65,7 +68,7 @@ export class StartupReport {
   constructor(opts: StartupReportOptions) {
     this.#opts = opts;
     this.#logger = opts.logger;
-    this.#now = opts.now ?? (() => performance.now());
+    this.#now = opts.now ?? (() => process.uptime() * 1000);
     if (opts.progressIntervalMs > 0) {
       this.#stopProgress = (opts.every ?? defaultEvery)(() => this.#tick(), opts.progressIntervalMs);
     }

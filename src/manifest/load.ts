@@ -2,7 +2,6 @@
 // ManifestError naming the file, the line (where the YAML gives one), the YAML
 // path (e.g. `profiles[3].tags.tp`) and what is wrong.
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
@@ -11,6 +10,9 @@ import { deriveProfileName } from './profile-name.js';
 import { computeProfileId } from './profile-id.js';
 import { KNOWN_KEYS, manifestSchema, show, type RawManifest, type RawProfile } from './schema.js';
 import { profileNodes, type Manifest, type Profile, type ProfileTags } from './types.js';
+import { licenseProblem, readError, withLicense, type ParsedManifest } from './read.js';
+
+export { readManifest as loadManifest } from './read.js';
 
 export const SUPPORTED_SCHEMA = /^1(\.\d+){0,2}$/;
 const FORMAT_HINT = 'the manifest format is described in docs/manifests.md';
@@ -169,14 +171,8 @@ function displayTags(t: ProfileTags, loraMaxRank: number | undefined): Record<st
   return out;
 }
 
-interface Parsed {
-  manifest: Manifest;
-  /** Absolute license file to read into manifest.model.license.text, if any. */
-  licenseFile: string | undefined;
-}
-
 /** Parse and validate manifest text. `file` is used for messages and to resolve relative paths. */
-function parseManifestText(text: string, file: string): Parsed {
+export function parseManifestText(text: string, file: string): ParsedManifest {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   const yamlErr = doc.errors[0];
@@ -319,30 +315,14 @@ function parseManifestText(text: string, file: string): Parsed {
     },
     profiles,
   };
-  return { manifest, licenseFile };
-}
-
-function readReason(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return 'file not found';
-  if (code === 'EISDIR') return 'the path is a directory, not a file';
-  if (code === 'EACCES') return 'permission denied';
-  return (err as Error).message;
-}
-
-function readError(file: string, err: unknown): ManifestError {
-  return new ManifestError(file, `cannot read the manifest: ${readReason(err)}`, {
-    hint: 'set NIM_MANIFEST_PATH to a manifest file; the shipped ones are in manifests/',
-    cause: err,
-  });
-}
-
-function licenseProblem(parsed: Parsed, file: string, err: unknown): never {
-  throw new ManifestError(file, `cannot read the license file ${parsed.licenseFile}: ${readReason(err)}`, {
-    yamlPath: 'model.license.path',
-    hint: 'license paths are relative to the manifest file',
-    cause: err,
-  });
+  return {
+    manifest,
+    licenseFile,
+    relative: {
+      source: source === raw.model.source ? undefined : raw.model.source,
+      licensePath: raw.model.license.path,
+    },
+  };
 }
 
 /** Parse manifest text as if read from `file` (license files are read synchronously). */
@@ -370,21 +350,10 @@ export function loadManifestSync(file: string): Manifest {
   return parseManifest(text, abs);
 }
 
-export async function loadManifest(file: string): Promise<Manifest> {
-  const abs = path.resolve(file);
-  let text: string;
-  try {
-    text = await readFile(abs, 'utf8');
-  } catch (err) {
-    throw readError(abs, err);
-  }
-  const parsed = parseManifestText(text, abs);
-  if (parsed.licenseFile) {
-    try {
-      parsed.manifest.model.license.text = await readFile(parsed.licenseFile, 'utf8');
-    } catch (err) {
-      licenseProblem(parsed, abs, err);
-    }
-  }
-  return parsed.manifest;
+/**
+ * Parse and validate manifest text read from `abs`, then read its license
+ * file: what readManifest (read.ts) falls back to when no precompiled form matches.
+ */
+export async function parseLoadedManifest(text: string, abs: string): Promise<Manifest> {
+  return await withLicense(parseManifestText(text, abs), abs);
 }
