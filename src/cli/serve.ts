@@ -48,6 +48,24 @@ function loadRuntime() {
   ]);
 }
 
+/**
+ * What serve needs before the engine is spawned, beyond this module. Requested
+ * before the configuration is parsed, so their files are read meanwhile
+ * (each awaited import would otherwise be a round trip of its own).
+ */
+function loadStartupModules() {
+  const modules = {
+    detect: import('../hardware/detect.js'),
+    plan: import('./plan.js'),
+    engine: import('../engine/supervisor.js'),
+    policy: import('../workers/policy.js'),
+  };
+  // Each is awaited where needed; none may become an unhandled rejection if start-up fails first.
+  for (const m of Object.values(modules)) m.catch(() => undefined);
+  return modules;
+}
+type StartupModules = ReturnType<typeof loadStartupModules>;
+
 /** Two identical signals this close together are one event delivered twice (see onSignal). */
 const DUPLICATE_SIGNAL_MS = 1000;
 
@@ -103,11 +121,12 @@ export async function serveCommand(args: string[]): Promise<number> {
     const { selectProfileCommand } = await import('./select-profile.js');
     return await selectProfileCommand(args.filter((a) => a !== '--dry-run'));
   }
+  const modules = loadStartupModules();
   const config = loadConfig(process.env, args);
   const logger = createLogger({ level: config.logLevel, jsonl: config.jsonlLogging });
   for (const w of config.warnings) logger.warn(w);
   try {
-    return await serve(config, logger);
+    return await serve(config, logger, modules);
   } catch (err) {
     // main() prints the closing `nim-supervisor: error: …` line on stderr. JSON-lines
     // deployments also get it as the last record; a terminal gets it once.
@@ -195,7 +214,7 @@ function bootHandler(lifecycle: Lifecycle, boot: BootStatus): http.RequestListen
   };
 }
 
-async function serve(config: Config, logger: Logger): Promise<number> {
+async function serve(config: Config, logger: Logger, modules: StartupModules): Promise<number> {
   // Secrets from the environment are masked in everything the engine prints.
   const redact = createRedactor(secretValues(process.env, [config.apiKey]));
   // Multi-node (LWS_GROUP_SIZE > 1): a worker only runs its Ray node and the health probes (src/cluster).
@@ -206,7 +225,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   }
   // Start-up order keeps "launch → engine spawned" short: nvidia-smi starts first and
   // runs while the planning modules load; the HTTP app loads while the engine loads.
-  const { detectHardware } = await import('../hardware/detect.js');
+  const { detectHardware } = await modules.detect;
   const detection = detectHardware({
     cudaVisibleDevices: config.cudaVisibleDevices,
     nvidiaVisibleDevices: config.nvidiaVisibleDevices,
@@ -214,10 +233,9 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     host: 'os',
     driver: true,
   });
-  // While nvidia-smi runs (a child process), load what planning and spawning need.
-  const planning = import('./plan.js');
-  const engineModule = import('../engine/supervisor.js');
-  engineModule.catch(() => undefined); // awaited below; no unhandled rejection if planning fails first
+  // While nvidia-smi runs (a child process), what planning and spawning need finishes loading.
+  const planning = modules.plan;
+  const engineModule = modules.engine;
 
   // The public port opens at once: liveness answers from now on, and a port in use fails fast.
   const lifecycle = new Lifecycle();
@@ -243,7 +261,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   };
   // NIM_PROXY_WORKERS > 1: worker processes serve the public port; this process serves the app
   // below on a private Unix socket for what they pass on, and supervises the engine (src/workers).
-  const proxyWorkers = (await import('../workers/policy.js')).proxyWorkerCount(config.proxyWorkers);
+  const proxyWorkers = (await modules.policy).proxyWorkerCount(config.proxyWorkers);
   if (proxyWorkers.count > 1) checkPublicServer(config); // the workers open the port: fail here, before any is forked
   const workers =
     proxyWorkers.count > 1
