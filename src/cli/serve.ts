@@ -237,7 +237,7 @@ async function serve(config: Config, logger: Logger, modules: StartupModules): P
   const planning = modules.plan;
   const engineModule = modules.engine;
 
-  // The public port opens at once: liveness answers from now on, and a port in use fails fast.
+  // The public port's state and handlers: liveness answers as soon as it listens (openPublicPort below).
   const lifecycle = new Lifecycle();
   lifecycle.on('change', (c) => {
     // Loading and ready have their own start-up lines; a failure's reason is the closing error line.
