@@ -1,6 +1,6 @@
-// `npm run bundle`'s last step. The bundle's banner gives every output file a
-// CommonJS `require` (createRequire(import.meta.url)) for the bundled CommonJS
-// packages (pino, express, …), but only files that use the name need it: the
+// `npm run build`, after the bundle (the paths to rewrite are its arguments).
+// The bundle's banner gives every output file a CommonJS `require`
+// (createRequire(import.meta.url)) for the bundled CommonJS packages (pino, express, …), but only files that use the name need it: the
 // others pay ~0.1 ms each at load for nothing, ~40 of them before the engine's
 // spawn (docs/benchmarks.md, "Start-up"). This empties the banner's line in every
 // file where `require` appears nowhere else (a mention in a string or comment
@@ -13,7 +13,7 @@ const BANNER = /^import \{ createRequire as __nimCreateRequire \} from 'node:mod
 const USES_REQUIRE = /(?<![\w$.])require\b/;
 
 /** Empty the banner line of `file` if nothing else in it uses `require`; true if it did. */
-export function stripUnusedRequireBanner(file: string): boolean {
+function stripUnusedRequireBanner(file: string): boolean {
   const text = readFileSync(file, 'utf8');
   const m = BANNER.exec(text);
   if (!m) return false;
@@ -24,7 +24,7 @@ export function stripUnusedRequireBanner(file: string): boolean {
 }
 
 /** stripUnusedRequireBanner on each path given, and on each .js file directly in each directory given; returns how many. */
-export function stripUnusedRequireBanners(paths: readonly string[]): number {
+function stripUnusedRequireBanners(paths: readonly string[]): number {
   let stripped = 0;
   for (const p of paths) {
     const files = statSync(p).isDirectory() ? readdirSync(p).filter((n) => n.endsWith('.js')).map((n) => path.join(p, n)) : [p];
