@@ -1,8 +1,9 @@
 // `npm run build`, after the bundle (the paths to rewrite are its arguments).
 // The bundle's banner gives every output file a CommonJS `require`
-// (createRequire(import.meta.url)) for the bundled CommonJS packages (pino, express, …), but only files that use the name need it: the
-// others pay ~0.1 ms each at load for nothing, ~40 of them before the engine's
-// spawn (docs/benchmarks.md, "Start-up"). This empties the banner's line in every
+// (createRequire(import.meta.url)) for the bundled CommonJS packages (pino,
+// express, …), but only files that use the name need it: the others pay
+// ~0.1 ms each at load for nothing, ~40 of them before the engine's spawn
+// (docs/benchmarks.md, "Start-up"). This empties the banner's line in every
 // file where `require` appears nowhere else (a mention in a string or comment
 // keeps it: the test errs on the safe side). The line stays, empty, so source
 // maps still match.
