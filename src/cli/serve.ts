@@ -237,7 +237,8 @@ async function serve(config: Config, logger: Logger, modules: StartupModules): P
   const planning = modules.plan;
   const engineModule = modules.engine;
 
-  // The public port's state and handlers: liveness answers as soon as it listens (openPublicPort below).
+  // The public port opens at once: liveness answers from now on, and a port in use fails fast (exit 2,
+  // before any engine is spawned).
   const lifecycle = new Lifecycle();
   lifecycle.on('change', (c) => {
     // Loading and ready have their own start-up lines; a failure's reason is the closing error line.
@@ -289,42 +290,24 @@ async function serve(config: Config, logger: Logger, modules: StartupModules): P
   // The workers start while planning runs; the engine is spawned only once they all listen.
   const workersListening = workers?.start(server);
   workersListening?.catch(() => undefined); // awaited below
-  // The public port listens once the engine is spawned, so its listen and "serving on" line are not on
-  // the path to the spawn (launch → engine spawned, issue #19). It opens sooner wherever start-up waits on
-  // something slow: a model-free plan (the hub), nvidia-smi, a download, LoRA adapters. Its handlers, TLS
-  // and timeouts are set up above, so a bad TLS file or timeout still fails before anything is started.
+  if (edge) {
+    await listen(edge.server, config);
+    servingOn();
+  }
   // NIM_HEALTH_PORT: live/ready also on a plain-HTTP port, answered by the same handler as the public port's.
-  let publicPort: Promise<http.Server | undefined> | undefined;
-  const openPublicPort = (): Promise<http.Server | undefined> =>
-    (publicPort ??= (async () => {
-      if (edge) {
-        await listen(edge.server, config);
-        servingOn();
-      }
-      const health =
-        config.healthPort === undefined
-          ? undefined
-          : await (await import('../server/health-port.js')).startHealthPort({
-              host: config.serverHost,
-              port: config.healthPort,
-              health: workers ? ((gated) => () => gated)(workers.gate((req, res) => handler(req, res))) : () => handler,
-            });
-      if (health) logger.info({ port: config.healthPort }, `health endpoints also on http://${config.serverHost}:${config.healthPort}`);
-      return health;
-    })());
-  // Proxy workers open the public port themselves (above); only the health port is left here.
-  if (workers || config.model.location) await openPublicPort();
-  let detected = false;
-  void detection.then(
-    () => (detected = true),
-    () => undefined,
-  );
+  const healthServer =
+    config.healthPort === undefined
+      ? undefined
+      : await (await import('../server/health-port.js')).startHealthPort({
+          host: config.serverHost,
+          port: config.healthPort,
+          health: workers ? ((gated) => () => gated)(workers.gate((req, res) => handler(req, res))) : () => handler,
+        });
+  if (healthServer) logger.info({ port: config.healthPort }, `health endpoints also on http://${config.serverHost}:${config.healthPort}`);
 
   const { planLaunch } = await planning;
   const plan = await planLaunch(config, {
     detect: async () => {
-      // nvidia-smi still running: listen meanwhile (awaited, with its errors, once the engine is spawned).
-      if (!detected) openPublicPort().catch(() => undefined);
       const inventory = await detection;
       report.hardware(inventory);
       return inventory;
@@ -349,13 +332,11 @@ async function serve(config: Config, logger: Logger, modules: StartupModules): P
   // Model-free: fetch what the cache lacks before the engine starts (readiness shows `downloading`).
   let download: DownloadProgress | undefined;
   if (plan.prepared) {
-    await openPublicPort();
     const { runDownloadPhase } = await import('../model-free/download-phase.js');
     download = await runDownloadPhase({ config, prepared: plan.prepared, lifecycle, logger, boot });
   }
 
   // LoRA adapters (NIM_PEFT_SOURCE): scanned twice, held to the profile's rank limit (src/lora).
-  if (config.lora.peftSource) await openPublicPort();
   const lora = config.lora.peftSource
     ? await (await import('../lora/index.js')).prepareLora({ config, manifest, selection, servedModelName, logger })
     : undefined;
@@ -475,8 +456,6 @@ async function serve(config: Config, logger: Logger, modules: StartupModules): P
   } else {
     supervisor.start();
   }
-  // A port in use ends here (exit 2); the 'exit' handler above stops the engine just spawned.
-  const healthServer = await openPublicPort();
 
   // The full HTTP app, loaded while the engine loads the model.
   const [
