@@ -16,15 +16,17 @@
 //          --no-nginx
 // Everything listens on and talks to 127.0.0.1 only. Every process started here
 // is stopped here, by pid, and every loop has a count and a deadline.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent, createServer, request } from 'node:http';
-import { createConnection } from 'node:net';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, createServer } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findFreePort } from '../src/engine/port.js';
-import { supervisorEntry } from './lib/supervisor.js';
+import { NGINX, startNginx, stopNginx, type Nginx } from './lib/nginx.js';
+import { flag, opt } from './lib/options.js';
+import { hardNofile, killAll, sleep, softNofile, startChild, stopChild, waitFor, WANT_NOFILE, type Child } from './lib/proc.js';
+import { f, median, pct } from './lib/stats.js';
+import { countDirectEvents, httpGet, supervisorEntry } from './lib/supervisor.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const distDir = path.join(repoRoot, 'dist');
@@ -33,11 +35,6 @@ const BENCH_DEADLINE = Date.now() + 9 * 60_000; // npm run bench must end within
 
 // ---------------------------------------------------------------- options
 
-function opt(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : def;
-}
-const flag = (name: string): boolean => process.argv.includes(`--${name}`);
 const PHASES = new Set(opt('phases', '1,2,3,5,6').split(',').map(Number));
 const SECONDS = Number(opt('seconds', '3'));
 const ROUNDS = Number(opt('rounds', '3'));
@@ -58,26 +55,6 @@ const PATH_NAMES: Record<PathId, string> = { a: 'direct', b: 'supervisor', c: 'n
 
 // ---------------------------------------------------------------- processes
 
-interface Child {
-  name: string;
-  child: ChildProcess;
-  pid: number;
-  exited: Promise<number | null>;
-  out: () => string;
-}
-const children = new Set<Child>();
-
-function killAll(signal: NodeJS.Signals): void {
-  for (const c of children) {
-    if (c.child.exitCode !== null || c.child.signalCode !== null) continue;
-    try {
-      process.kill(c.pid, signal);
-    } catch {
-      /* gone */
-    }
-  }
-}
-process.on('exit', () => killAll('SIGKILL'));
 for (const s of ['SIGINT', 'SIGTERM'] as const) {
   process.once(s, () => {
     killAll('SIGTERM');
@@ -85,77 +62,9 @@ for (const s of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-/** The soft open-files limit children get: enough for 5,000 streams (each a client and an engine socket). */
-const hardNofile = Number(spawnSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).stdout.trim()) || 65536;
-const softNofile = Number(spawnSync('sh', ['-c', 'ulimit -Sn'], { encoding: 'utf8' }).stdout.trim()) || 1024;
-const WANT_NOFILE = Math.min(65536, Number.isFinite(hardNofile) ? hardNofile : 65536);
 
-/**
- * Spawn a child, raising its soft open-files limit through `sh -c 'ulimit -n N; exec …'`
- * when ours is lower (exec keeps the pid). Output is kept (and optionally dropped).
- */
-function startChild(name: string, command: string, args: string[], env: NodeJS.ProcessEnv = process.env, keepOutput = true): Child {
-  const raise = softNofile < WANT_NOFILE;
-  const child = raise
-    ? spawn('sh', ['-c', `ulimit -n ${WANT_NOFILE}; exec "$0" "$@"`, command, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  if (child.pid === undefined) throw new Error(`could not start ${name}`);
-  let out = '';
-  const onData = (b: Buffer): void => {
-    if (keepOutput) out += b.toString('utf8');
-  };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const c: Child = { name, child, pid: child.pid, exited, out: () => out };
-  children.add(c);
-  void exited.then(() => children.delete(c));
-  return c;
-}
-
-async function stopChild(c: Child, signal: NodeJS.Signals = 'SIGTERM', graceMs = 10_000): Promise<void> {
-  if (c.child.exitCode !== null || c.child.signalCode !== null) return;
-  try {
-    process.kill(c.pid, signal);
-  } catch {
-    return;
-  }
-  const t = setTimeout(() => {
-    try {
-      process.kill(c.pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }, graceMs);
-  await c.exited;
-  clearTimeout(t);
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const nowEpochMs = (): number => performance.timeOrigin + performance.now();
 
-async function waitFor<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000, everyMs = 10): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  for (let i = 0; i < 1e6; i++) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(everyMs);
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
-
-
-function tcpOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createConnection({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
 
 /** VmRSS of a pid in MB (MiB), or NaN. */
 function rssMiB(pid: number): number {
@@ -183,21 +92,6 @@ function rssSampler(pid: number): () => number {
 
 // ---------------------------------------------------------------- HTTP helpers (bench's own, light)
 
-const pollAgent = new Agent({ keepAlive: false });
-function httpGet(port: number, p: string, agent: Agent = pollAgent, timeoutMs = 5000): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: p, agent, timeout: timeoutMs }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 // ---------------------------------------------------------------- supervisor
 
@@ -236,7 +130,7 @@ function logRecords(text: string): Array<Record<string, unknown>> {
 async function firstOk(port: number, p: string, deadline: number, ok: (body: string) => boolean = () => true): Promise<number> {
   for (let i = 0; i < 100_000 && performance.now() < deadline; i++) {
     try {
-      const r = await httpGet(port, p, pollAgent, 1000);
+      const r = await httpGet(port, p, 1000);
       if (r.status === 200 && ok(r.body)) return nowEpochMs();
     } catch {
       /* not listening yet */
@@ -276,7 +170,7 @@ async function startSupervisor(tokenMs: number, label: string, extraEnv: NodeJS.
   }
   const t0 = nowEpochMs();
   // The entry users run: package.json's bin["nim-supervisor"].
-  const proc = startChild(`supervisor-${label}`, process.execPath, [...nodeArgs, supervisorEntry(repoRoot), 'serve'], env);
+  const proc = startChild(`supervisor-${label}`, process.execPath, [...nodeArgs, supervisorEntry(repoRoot), 'serve'], { env });
   const spawned = await waitFor(
     'engine spawn',
     () => {
@@ -313,79 +207,6 @@ async function startSupervisor(tokenMs: number, label: string, extraEnv: NodeJS.
 
 // ---------------------------------------------------------------- nginx
 
-interface Nginx {
-  proc: Child;
-  port: number;
-  dir: string;
-}
-const NGINX = ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sbin/nginx'].find((p) => existsSync(p));
-
-async function startNginx(upstreamPort: number): Promise<Nginx> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'nim-bench-nginx-'));
-  chmodSync(dir, 0o755); // workers may run as another user when started as root
-  const port = await findFreePort();
-  const conf = `# generated by bench/run.ts
-worker_processes 1;            # one worker: the same CPU budget as the supervisor's single Node process
-worker_rlimit_nofile ${WANT_NOFILE};
-daemon off;
-master_process on;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 16384; multi_accept on; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/client_body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  keepalive_requests 1000000;
-  keepalive_timeout 65s;
-  upstream engine {
-    server 127.0.0.1:${upstreamPort};
-    keepalive 64;
-    keepalive_requests 1000000;
-    keepalive_timeout 3s;       # the engine (uvicorn) closes idle connections after 5 s
-  }
-  server {
-    listen 127.0.0.1:${port};
-    client_max_body_size 64m;
-    location / {
-      proxy_pass http://engine;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_buffering off;
-      proxy_request_buffering off;
-      proxy_read_timeout 600s;
-      proxy_send_timeout 600s;
-    }
-  }
-}
-`;
-  writeFileSync(path.join(dir, 'nginx.conf'), conf);
-  const proc = startChild('nginx', NGINX!, ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-e', path.join(dir, 'error.log')]);
-  await waitFor(
-    'nginx listening',
-    async () => {
-      if (proc.child.exitCode !== null) throw new Error(`nginx exited: ${proc.out()} ${safeRead(path.join(dir, 'error.log'))}`);
-      return (await tcpOpen(port)) ? true : undefined;
-    },
-    10_000,
-    20,
-  );
-  return { proc, port, dir };
-}
-function safeRead(p: string): string {
-  try {
-    return readFileSync(p, 'utf8');
-  } catch {
-    return '';
-  }
-}
-async function stopNginx(n: Nginx): Promise<void> {
-  await stopChild(n.proc, 'SIGQUIT', 5000); // graceful: the master stops its worker
-  rmSync(n.dir, { recursive: true, force: true });
-}
 
 // ---------------------------------------------------------------- load generator (wrk child, or autocannon child)
 
@@ -428,8 +249,7 @@ async function load(port: number, urlPath: string, bodyFile: string, concurrency
   const url = `http://127.0.0.1:${port}${urlPath}`;
   const proc = WRK
     ? startChild('wrk', WRK, ['-t1', `-c${concurrency}`, `-d${seconds}s`, '--timeout', '30s', '-s', wrkScript(), url], {
-        ...process.env,
-        BENCH_BODY_FILE: bodyFile,
+        env: { ...process.env, BENCH_BODY_FILE: bodyFile },
       })
     : startChild('autocannon', process.execPath, [
         AUTOCANNON,
@@ -485,18 +305,6 @@ async function load(port: number, urlPath: string, bodyFile: string, concurrency
 
 // ---------------------------------------------------------------- statistics
 
-function median(xs: number[]): number {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
-}
-const f = (x: number, d = 1): string => (Number.isFinite(x) ? x.toFixed(d) : '—');
 
 // ---------------------------------------------------------------- phases
 
@@ -543,7 +351,7 @@ async function main(): Promise<void> {
   if (PHASES.has(1) || PHASES.has(3) || PHASES.has(5)) {
     const sup = await startSupervisor(0, 'zero');
     startups.push(sup.startup);
-    const ngx = useNginx ? await startNginx(sup.enginePort) : undefined;
+    const ngx = useNginx ? await startNginx(sup.enginePort, 1, 511) : undefined;
     const chatFile = path.join(tmpDir, 'chat.json');
     writeFileSync(chatFile, JSON.stringify({ model: sup.model, messages: [{ role: 'user', content: 'Say hello to the benchmark.' }], max_tokens: 16 }));
     // Warm-up: JIT, connection pools.
@@ -597,7 +405,7 @@ async function main(): Promise<void> {
         const lat: number[] = [];
         for (let i = 0; i < n; i++) {
           const t = performance.now();
-          const r = await httpGet(sup.port, '/v1/metrics', scrapeAgent);
+          const r = await httpGet(sup.port, '/v1/metrics', 5000, scrapeAgent);
           lat.push(performance.now() - t);
           if (r.status !== 200 || !r.body.includes('vllm:num_requests_running')) throw new Error(`bad scrape: ${r.status}`);
           await sleep(20);
@@ -669,7 +477,7 @@ async function main(): Promise<void> {
     let sup = await startSupervisor(tokenMsFor(STREAM_LEVELS[0] ?? 100), 'stream');
     let supTokenMs = tokenMsFor(STREAM_LEVELS[0] ?? 100);
     startups.push(sup.startup);
-    let ngx = useNginx ? await startNginx(sup.enginePort) : undefined;
+    let ngx = useNginx ? await startNginx(sup.enginePort, 1, 511) : undefined;
     const body = JSON.stringify({ model: sup.model, messages: [{ role: 'user', content: 'Stream please.' }], max_tokens: STREAM_TOKENS, ignore_eos: true, stream: true });
     // role chunk + 256 token chunks + usage chunk? Count what a direct stream carries.
     const expect = await countDirectEvents(sup.enginePort, body);
@@ -687,7 +495,7 @@ async function main(): Promise<void> {
         supTokenMs = tokenMsFor(n);
         sup = await startSupervisor(supTokenMs, `stream${supTokenMs}`);
         startups.push(sup.startup);
-        ngx = useNginx ? await startNginx(sup.enginePort) : undefined;
+        ngx = useNginx ? await startNginx(sup.enginePort, 1, 511) : undefined;
       }
       const rounds = n <= 100 ? 2 : 1;
       const per: Record<PathId, Array<StreamResult & { rssPeakMiB?: number }>> = { a: [], b: [], c: [] };
@@ -845,19 +653,6 @@ interface StreamResult {
   gapMs: { p50: number; p99: number; p999: number; max: number };
 }
 
-async function countDirectEvents(port: number, body: string): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: '/v1/chat/completions', method: 'POST', agent: pollAgent, headers: { 'content-type': 'application/json' } }, (res) => {
-      let t = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (t += d));
-      res.on('end', () => resolve(t.split('\n\n').length - 1));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 async function runStreams(port: number, n: number, body: string, expectEvents: number): Promise<StreamResult> {
   if (Date.now() > BENCH_DEADLINE) throw new Error('bench deadline passed');

@@ -16,7 +16,6 @@
 // and every loop has a count and a deadline.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,9 +25,10 @@ import { NGINX, NGINX_HINT, startNginx, stopNginx, type Nginx } from './lib/ngin
 import { CLK_TCK, hardNofile, killAll, sleep, softNofile, startChild, stopChild, WANT_NOFILE } from './lib/proc.js';
 import { cpuBetween, nodeProcesses, rssPeakSampler, usage, type Tree } from './lib/proctree.js';
 import { f, median } from './lib/stats.js';
-import { startSupervisor, stopSupervisor, supervisorEntry, backlogVariable, writeStubs, type BenchEnv, type Supervisor } from './lib/supervisor.js';
+import { countDirectEvents, startSupervisor, stopSupervisor, supervisorEntry, backlogVariable, writeStubs, type BenchEnv, type Supervisor } from './lib/supervisor.js';
 import { renderReadme, updateReadme } from './lib/readme.js';
 import { startRelay, stopRelay, type Relay } from './lib/relay.js';
+import { flag, num, opt } from './lib/options.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const distDir = path.join(repoRoot, 'dist');
@@ -37,16 +37,6 @@ const BENCH_DEADLINE = Date.now() + 9 * 60_000; // npm run bench must end within
 
 // ---------------------------------------------------------------- options
 
-function opt(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : def;
-}
-const num = (name: string, def: number): number => {
-  const v = Number(opt(name, String(def)));
-  if (!Number.isFinite(v) || v < 0) throw new Error(`--${name}: expected a non-negative number, got ${opt(name, '')}`);
-  return v;
-};
-const flag = (name: string): boolean => process.argv.includes(`--${name}`);
 const TARGET_PHASES = ['startup', 'requests', 'events', 'workers', 'burst'];
 const LEGACY_PHASES = ['throughput', 'bodies', 'scrapes', 'tracing', 'streams'];
 const phaseArg = opt('phases', TARGET_PHASES.join(','));
@@ -159,19 +149,6 @@ async function runStreams(port: number, n: number, body: string, expectEvents: n
   return JSON.parse(m[1]!) as StreamResult;
 }
 
-async function countDirectEvents(port: number, body: string): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: '/v1/chat/completions', method: 'POST', agent: new Agent({ keepAlive: false }), headers: { 'content-type': 'application/json' } }, (res) => {
-      let t = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (t += d));
-      res.on('end', () => resolve(t.split('\n\n').length - 1));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 const streamBody = (model: string, tokens: number): string => JSON.stringify({ model, messages: [{ role: 'user', content: 'Stream please.' }], max_tokens: tokens, ignore_eos: true, stream: true });
 

@@ -87,8 +87,9 @@ export async function backlogVariable(repoRoot: string): Promise<string | undefi
   }
 }
 
-const pollAgent = new Agent({ keepAlive: false });
-export function httpGet(port: number, p: string, timeoutMs = 5000): Promise<{ status: number; body: string }> {
+/** A fresh connection per poll (nothing pooled between the bench's own requests). */
+export const pollAgent = new Agent({ keepAlive: false });
+export function httpGet(port: number, p: string, timeoutMs = 5000, agent: Agent = pollAgent): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path: p, agent: pollAgent, timeout: timeoutMs }, (res) => {
       let body = '';
@@ -100,6 +101,21 @@ export function httpGet(port: number, p: string, timeoutMs = 5000): Promise<{ st
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
     req.end();
+  });
+}
+
+/** SSE events (`\n\n`) one streamed request with `body` carries, asked straight of the engine. */
+export async function countDirectEvents(port: number, body: string): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/v1/chat/completions', method: 'POST', agent: pollAgent, headers: { 'content-type': 'application/json' } }, (res) => {
+      let t = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (t += d));
+      res.on('end', () => resolve(t.split('\n\n').length - 1));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
   });
 }
 
