@@ -430,8 +430,10 @@ async function main(): Promise<void> {
   mkdirSync(resultsDir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   writeFileSync(path.join(resultsDir, `${stamp}.json`), JSON.stringify(results, null, 2));
-  writeFileSync(path.join(resultsDir, 'latest.json'), JSON.stringify(results, null, 2));
-  console.log(`results: bench/results/${stamp}.json and bench/results/latest.json`);
+  // latest.json (tracked, beside the README's table) is a whole run's: a partial run leaves it alone.
+  const whole = TARGET_PHASES.every((p) => PHASES.has(p));
+  if (whole) writeFileSync(path.join(resultsDir, 'latest.json'), JSON.stringify(results, null, 2));
+  console.log(`results: bench/results/${stamp}.json${whole ? ' and bench/results/latest.json' : ' (latest.json is only rewritten by a run of every target phase)'}`);
   if (flag('readme') && !TARGET_PHASES.every((p) => PHASES.has(p))) {
     console.log(`README.md left alone: --readme needs every target phase (${TARGET_PHASES.join(', ')}), so that its table is one whole run`);
   } else if (flag('readme')) {

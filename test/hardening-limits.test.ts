@@ -149,6 +149,8 @@ describe('bad configuration: one clear line, the right exit code, no stack trace
   const cases: Array<{ name: string; env: Record<string, string>; code: number; message: RegExp }> = [
     { name: 'bad port', env: { NIM_SERVER_PORT: 'abc' }, code: 2, message: /NIM_SERVER_PORT="abc" is invalid: expected an integer from 1 to 65535/ },
     { name: 'bad log level', env: { NIM_LOG_LEVEL: 'LOUD' }, code: 2, message: /NIM_LOG_LEVEL="LOUD" is invalid/ },
+    // listen(2) takes an int: 2^32 would silently become a backlog of 0.
+    { name: 'listen backlog past 65535', env: { NIM_LISTEN_BACKLOG: '4294967296' }, code: 2, message: /NIM_LISTEN_BACKLOG="4294967296" is invalid: expected an integer from 1 to 65535/ },
     { name: 'missing manifest', env: { NIM_MANIFEST_PATH: '/nonexistent/manifest.yaml' }, code: 2, message: /\/nonexistent\/manifest.yaml/ },
     {
       name: 'invalid manifest',

@@ -100,6 +100,19 @@ test('edited text, or a missing, corrupt or other-format stored file: parsed fro
     assert.equal(lookupPrecompiled(edited, file, store), undefined, 'other format');
     writeFileSync(stored, JSON.stringify({ ...content, sha256: '0'.repeat(64) }));
     assert.equal(lookupPrecompiled(edited, file, store), undefined, "another text's digest");
+    // Valid JSON whose contents were changed or damaged (the reviewer's inputs): never used, never a crash.
+    const manifest = content.manifest as Record<string, unknown>;
+    for (const [what, changed] of [
+      ['an empty manifest', { ...content, manifest: {} }],
+      ['no license', { ...content, manifest: { ...manifest, model: { ...(manifest.model as object), license: undefined } } }],
+      ['profiles null', { ...content, manifest: { ...manifest, profiles: null } }],
+      ['a stale served name', { ...content, manifest: { ...manifest, servedModelName: 'stale/name' } }],
+      ['no payload digest', { ...content, payloadSha256: undefined }],
+    ] as const) {
+      writeFileSync(stored, JSON.stringify(changed));
+      assert.equal(lookupPrecompiled(edited, file, store), undefined, what);
+    }
+    assert.deepEqual(await readManifest(file), loadManifestSync(file), 'the YAML is read instead');
     writeFileSync(precompiledFile(edited, store), JSON.stringify(content));
     assert.ok(lookupPrecompiled(edited, file, store), 'restored');
   } finally {

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { cpuBudget, defaultProxyWorkers, parseCgroupV1Quota, parseCgroupV2CpuMax, type CpuFiles } from '../src/hardware/cpu-quota.js';
 import { findExecutable } from '../src/process/executable.js';
+import { admitProxied } from '../src/server/admission.js';
 import { decideRespawn, proxyWorkerCount, shareOf } from '../src/workers/policy.js';
 import { lookupProxied, routePattern, type ProxiedRouteTable } from '../src/workers/worker-routes.js';
 import { isAlive, run, waitFor } from './helpers/process.js';
@@ -60,6 +61,14 @@ describe('CPU quota and the default number of proxy workers', () => {
     const d = decideRespawn(deaths, 6000);
     assert.equal(d.respawn, false);
     assert.equal(decideRespawn(deaths, 70_000).respawn, true); // the old deaths are out of the window
+  });
+
+  test("a worker's 429 names the configured limit and its share, not the share as if it were the setting", () => {
+    const base = { state: 'ready' as const, reason: '', hasTarget: true, inflight: 2, maxInflight: 2, declaredLength: undefined, maxBodyBytes: 1 };
+    assert.match(admitProxied(base)!.message, /\(NIM_MAX_INFLIGHT_REQUESTS=2\)/);
+    const worker = admitProxied({ ...base, maxInflightLabel: 'NIM_MAX_INFLIGHT_REQUESTS=3, 2 per proxy worker' })!;
+    assert.equal(worker.status, 429);
+    assert.match(worker.message, /\(NIM_MAX_INFLIGHT_REQUESTS=3, 2 per proxy worker\)/);
   });
 });
 

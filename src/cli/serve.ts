@@ -419,7 +419,9 @@ async function serve(config: Config, logger: Logger, modules: StartupModules): P
   let cutShort: () => void = () => undefined;
   const shutdown = async (signal: NodeJS.Signals): Promise<SupervisionOutcome> => {
     report.close();
-    logger.info({ signal, inFlight: inflight.count, graceMs: config.shutdownGraceMs }, `received ${signal}; draining requests`);
+    // With proxy workers this process counts only what it serves itself: the workers report when they are drained.
+    const inFlight = (): Record<string, number> => (workers ? { proxyWorkers: workers.count } : { inFlight: inflight.count });
+    logger.info({ signal, ...inFlight(), graceMs: config.shutdownGraceMs }, `received ${signal}; draining requests`);
     // Keep listening while draining: new requests get a clear 503 (with Retry-After)
     // instead of a refused connection, and readiness reports `stopping`.
     lifecycle.transition('stopping', `received ${signal}`);
@@ -427,7 +429,7 @@ async function serve(config: Config, logger: Logger, modules: StartupModules): P
       Promise.all([inflight.waitForIdle(config.shutdownGraceMs), workers?.drain(config.shutdownGraceMs) ?? true]).then(([own, theirs]) => own && theirs),
       new Promise<boolean>((resolve) => (cutShort = () => resolve(false))),
     ]);
-    if (!drained) logger.warn({ inFlight: inflight.count }, 'grace period over (or second signal); cutting remaining requests');
+    if (!drained) logger.warn(inFlight(), 'grace period over (or second signal); cutting remaining requests');
     return await supervisor.close();
   };
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -442,6 +444,7 @@ async function serve(config: Config, logger: Logger, modules: StartupModules): P
     firstSignal = { signal, at: performance.now() };
     shuttingDown = shutdown(signal);
   };
+  workers?.handOverSignals();
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
 

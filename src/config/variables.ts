@@ -649,7 +649,8 @@ export const TABLE = {
     example: '10000',
   },
   NIM_LISTEN_BACKLOG: {
-    kind: intKind(1),
+    // listen(2) takes an int: Node truncates larger values to 32 bits (4294967296 would become 0).
+    kind: intKind(1, 65535),
     // As Go's net package does: ask for the most and let the kernel cap it at net.core.somaxconn,
     // so a node or pod tuned for bursts needs no second setting here.
     default: 65535,

@@ -124,6 +124,7 @@ export class Exchange implements TickedStream, SocketOwner {
       hasTarget: target !== undefined,
       inflight: o.inflight.count,
       maxInflight: o.maxInflight,
+      maxInflightLabel: o.maxInflightLabel,
       declaredLength: head.contentLength >= 0 ? head.contentLength : undefined,
       maxBodyBytes: o.maxRequestBodyBytes,
     });

@@ -27,6 +27,8 @@ export interface FastProxyOptions {
   maxRequestBodyBytes: number;
   /** Proxied requests in flight at once; beyond it → 429 (0 = no cap). */
   maxInflight: number;
+  /** How a 429 names that cap (see admission.ts). */
+  maxInflightLabel?: string | undefined;
   apiKey?: string | undefined;
   cors: CorsSettings;
   /** Silence on an event stream before a `: keep-alive` comment (ms; 0 = never). */

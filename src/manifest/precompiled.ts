@@ -5,7 +5,8 @@
 // digest is read from there (read.ts): same Manifest, deep-equal (test/manifest-precompiled.test.ts),
 // without loading yaml and zod. The digest covers the whole text, so any edit
 // to a manifest -- or a different one -- falls back to the full parse; so does
-// any problem with the precompiled file (missing, unreadable, another format).
+// any problem with the precompiled file (missing, unreadable, another format,
+// contents that do not match their own digest).
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -17,14 +18,17 @@ import type { Manifest } from './types.js';
 export const PRECOMPILED_DIR = path.join(packageRoot, 'dist', 'src', 'manifests-precompiled');
 
 /** Bump when the stored shape changes: older files are then ignored. */
-const FORMAT = 1;
+const FORMAT = 2;
 
 /** JSON has no undefined; the Manifest's `x: T | undefined` keys are kept with this in their place. */
 const UNDEFINED = { $undefined: true } as const;
 
 interface Stored {
   format: number;
+  /** sha256 of the manifest's YAML text. */
   sha256: string;
+  /** sha256 of the JSON of `{ manifest, relative }` as written: an edited or damaged file is not used. */
+  payloadSha256: string;
   /** The manifest as parsed where the build found it; `file` and the paths below are replaced on lookup. */
   manifest: unknown;
   relative: ParsedManifest['relative'];
@@ -55,11 +59,17 @@ function restoreUndefined(v: unknown): void {
 
 /** Write the precompiled form of `parsed` (the full parser's result for `text`); returns its path. */
 export function writePrecompiled(text: string, parsed: ParsedManifest, dir = PRECOMPILED_DIR): string {
-  const stored: Stored = { format: FORMAT, sha256: manifestDigest(text), manifest: parsed.manifest, relative: parsed.relative };
+  const marked = JSON.parse(JSON.stringify({ manifest: parsed.manifest, relative: parsed.relative }, (_k, v: unknown) => (v === undefined ? UNDEFINED : v))) as Pick<Stored, 'manifest' | 'relative'>;
+  const stored: Stored = { format: FORMAT, sha256: manifestDigest(text), payloadSha256: payloadDigest(marked), ...marked };
   const file = precompiledFile(text, dir);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(file, `${JSON.stringify(stored, (_k, v: unknown) => (v === undefined ? UNDEFINED : v))}\n`);
+  writeFileSync(file, `${JSON.stringify(stored)}\n`);
   return file;
+}
+
+/** The digest of what a precompiled file carries (JSON.stringify of parsed JSON gives back the same text). */
+function payloadDigest(p: Pick<Stored, 'manifest' | 'relative'>): string {
+  return manifestDigest(JSON.stringify({ manifest: p.manifest, relative: p.relative }));
 }
 
 /**
@@ -75,16 +85,18 @@ export function lookupPrecompiled(text: string, abs: string, dir = PRECOMPILED_D
   } catch {
     return undefined; // none for this text (or unreadable): parse it
   }
-  if (stored?.format !== FORMAT || stored.sha256 !== manifestDigest(text) || typeof stored.manifest !== 'object' || stored.manifest === null) {
-    return undefined;
+  try {
+    if (stored?.format !== FORMAT || stored.sha256 !== manifestDigest(text) || stored.payloadSha256 !== payloadDigest(stored)) return undefined;
+    restoreUndefined(stored);
+    const manifest = stored.manifest as Manifest;
+    const here = path.dirname(abs);
+    const { source, licensePath } = stored.relative ?? {};
+    const licenseFile = licensePath === undefined ? undefined : path.resolve(here, licensePath);
+    manifest.file = abs;
+    if (source !== undefined) manifest.model.source = path.resolve(here, source);
+    manifest.model.license.path = licenseFile;
+    return { manifest, licenseFile, relative: stored.relative };
+  } catch {
+    return undefined; // a shape no build writes: parse the YAML
   }
-  restoreUndefined(stored);
-  const manifest = stored.manifest as Manifest;
-  const here = path.dirname(abs);
-  const { source, licensePath } = stored.relative ?? {};
-  const licenseFile = licensePath === undefined ? undefined : path.resolve(here, licensePath);
-  manifest.file = abs;
-  if (source !== undefined) manifest.model.source = path.resolve(here, source);
-  manifest.model.license.path = licenseFile;
-  return { manifest, licenseFile, relative: stored.relative };
 }

@@ -12,6 +12,8 @@ export interface AdmissionInput {
   /** Proxied requests in flight now, and the cap (0 = none). */
   inflight: number;
   maxInflight: number;
+  /** How the 429 names the cap (default `NIM_MAX_INFLIGHT_REQUESTS=<maxInflight>`; a proxy worker's is a share of it). */
+  maxInflightLabel?: string | undefined;
   /** The declared Content-Length (undefined for none or chunked), and the limit. */
   declaredLength: number | undefined;
   maxBodyBytes: number;
@@ -52,7 +54,7 @@ export function admitProxied(a: AdmissionInput): Refusal | undefined {
     return {
       status: 429,
       kind: 'overloaded',
-      message: `Too many requests in flight (NIM_MAX_INFLIGHT_REQUESTS=${a.maxInflight}); retry shortly.`,
+      message: `Too many requests in flight (${a.maxInflightLabel ?? `NIM_MAX_INFLIGHT_REQUESTS=${a.maxInflight}`}); retry shortly.`,
       headers: { 'retry-after': '1' },
     };
   }

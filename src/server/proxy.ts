@@ -28,6 +28,8 @@ export interface EngineProxyOptions {
   maxRequestBodyBytes: number;
   /** Proxied requests in flight at once; beyond it → 429 (0 = no cap). */
   maxInflight: number;
+  /** How a 429 names that cap (see admission.ts). */
+  maxInflightLabel?: string | undefined;
   /** Sees each engine response as it starts (read-only observers, e.g. per-LoRA-adapter counts). */
   onEngineResponse?: ((res: IncomingMessage) => void) | undefined;
   /** Silence on an event stream before a `: keep-alive` comment (ms; 0 = never). */
@@ -175,6 +177,7 @@ export function createEngineProxy(opts: EngineProxyOptions): EngineProxy {
           hasTarget: target !== undefined,
           inflight: inflight.count,
           maxInflight: opts.maxInflight,
+          maxInflightLabel: opts.maxInflightLabel,
           declaredLength: declared === undefined ? undefined : Number(declared),
           maxBodyBytes: opts.maxRequestBodyBytes,
         });

@@ -67,6 +67,8 @@ export class ProxyWorkers {
     this.failed = new Promise((resolve) => (this.#fail = resolve));
     // Whatever ends this process, its workers go with it (and the socket's directory).
     process.once('exit', () => this.destroy());
+    process.once('SIGTERM', this.#earlySignal);
+    process.once('SIGINT', this.#earlySignal);
     opts.lifecycle.on('change', () => this.#broadcast({ type: 'nim:lifecycle', lifecycle: this.#snapshot() }));
   }
 
@@ -107,6 +109,23 @@ export class ProxyWorkers {
       }
       handler(req, res);
     };
+  }
+
+  /**
+   * A signal while the supervisor is still starting, before serve handles signals: the default
+   * action would skip the 'exit' handlers, so workers would meet a closed channel mid-handshake
+   * (an EPIPE trace each) and the socket directory would stay. Stop them, then end by that
+   * signal as a single process does.
+   */
+  readonly #earlySignal = (signal: NodeJS.Signals): void => {
+    this.destroy();
+    process.kill(process.pid, signal);
+  };
+
+  /** serve handles SIGTERM/SIGINT from now on (drain in order): the start-up handler steps aside. */
+  handOverSignals(): void {
+    process.off('SIGTERM', this.#earlySignal);
+    process.off('SIGINT', this.#earlySignal);
   }
 
   /** Workers listening on the public port now. */

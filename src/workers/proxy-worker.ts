@@ -107,6 +107,7 @@ export async function runProxyWorker(): Promise<void> {
       logger,
       maxRequestBodyBytes: config.maxRequestBodyBytes,
       maxInflight: init.maxInflight,
+      maxInflightLabel: `NIM_MAX_INFLIGHT_REQUESTS=${config.maxInflightRequests}, ${init.maxInflight} per proxy worker`,
       sseKeepAliveIntervalMs: config.sseKeepAliveIntervalMs,
       keepAliveTimeoutMs: config.keepAliveTimeoutMs,
       engineKeepAliveMs: engine.keepAliveMs,
