@@ -2,7 +2,8 @@
 // counting (the default on 8+ CPUs): real processes, two workers in front of
 // the simulator. Tracing: a real OTLP/HTTP receiver gets exactly one SERVER
 // span per request, whoever answers it (a worker for inference, the primary for
-// the rest), in the client's trace, with the engine's span as its child. LoRA:
+// the rest), in the client's trace, with the engine's span as its child, and
+// with the client's address even where a worker passed the request on. LoRA:
 // responses for an adapter served by the workers are counted in /v1/metrics,
 // base-model responses are not, on the edge's fast path (tracing off) and on
 // node:http (tracing on).
@@ -207,6 +208,23 @@ describe('NIM_PROXY_WORKERS=2 with NIM_ENABLE_OTEL=1 and LoRA', () => {
     // Lifecycle spans are the primary's alone: one engine.start.
     assert.equal(receiver.spans.filter((s) => s.name === 'engine.start').length, 1);
     assert.deepEqual(receiver.rejected, []);
+  });
+
+  test("a forwarded request's span has the client's address, as with one process; a client's copy of the internal header is ignored", async () => {
+    const cases: Array<{ traceId: string; headers: Record<string, string> }> = [
+      { traceId: 'c0ffee00000000000000000000000007', headers: {} },
+      { traceId: 'c0ffee00000000000000000000000008', headers: { 'nim-supervisor-client-address': '10.6.6.6' } },
+      { traceId: 'c0ffee00000000000000000000000009', headers: { 'Nim-Supervisor-Client-Address': '::1' } },
+    ];
+    for (const c of cases) {
+      const a = await request(sup, 'GET', '/v1/metadata', { ...c.headers, traceparent: `00-${c.traceId}-bbbbbbbbbbbbbbb2-01` });
+      assert.equal(a.status, 200, a.body);
+    }
+    for (const c of cases) {
+      const span = await waitFor(() => ours(c.traceId)[0], { timeoutMs: 10_000, what: `the span of ${c.traceId}` });
+      assert.equal(span.name, 'GET /v1/metadata');
+      assert.equal(span.attributes['client.address'], '127.0.0.1', JSON.stringify(c.headers));
+    }
   });
 
   test('adapter responses served by the workers are counted (node:http path, as tracing is on)', async () => {

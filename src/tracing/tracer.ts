@@ -98,6 +98,7 @@ function traced(tracer: Tracer, handler: RequestListener): RequestListener {
     const q = (req.url ?? '/').indexOf('?');
     const path = q < 0 ? (req.url ?? '/') : req.url!.slice(0, q);
     const parent = propagator.extract(ROOT_CONTEXT, req.headers, defaultTextMapGetter);
+    // With proxy workers, the primary's socket carries the client's address too (workers/client-address.ts).
     const span = tracer.startSpan(
       `${method} ${routeTemplate(method, path) ?? path}`,
       {

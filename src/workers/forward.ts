@@ -2,12 +2,15 @@
 // the primary's internal listener (a Unix socket), which serves it with its
 // full app exactly as a single process would: management endpoints, metrics,
 // CORS preflights, 404s, parameterised routes, WebSocket and other upgrades.
-// Requests are piped, never buffered; upgrades become a raw byte pipe.
+// Requests are piped, never buffered; upgrades become a raw byte pipe. Each
+// carries the client's address in an internal header (client-address.ts): the
+// primary sees only this worker's Unix-socket connection.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { EngineAgent, poolIdleMs } from '../server/engine-agent.js';
 import { sendError } from '../server/errors.js';
+import { CLIENT_ADDRESS_HEADER, clientAddressOf } from './client-address.js';
 
 // Hop-by-hop: they describe the client's connection to this worker, not the worker's to the primary.
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'expect']);
@@ -21,11 +24,15 @@ export interface PrimaryForwarder {
   destroy(): void;
 }
 
-/** The request head as the client sent it (names' case kept), for a raw pipe. */
-function requestHead(req: IncomingMessage): string {
+/**
+ * The request head as the client sent it (names' case kept), for a raw pipe;
+ * any copy of the internal header the client sent is replaced by the client's address.
+ */
+export function requestHead(req: IncomingMessage): string {
   const lines = [`${req.method} ${req.url} HTTP/${req.httpVersion}`];
   const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) lines.push(`${raw[i]}: ${raw[i + 1]}`);
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() !== CLIENT_ADDRESS_HEADER) lines.push(`${raw[i]}: ${raw[i + 1]}`);
+  lines.push(`${CLIENT_ADDRESS_HEADER}: ${clientAddressOf(req)}`);
   return `${lines.join('\r\n')}\r\n\r\n`;
 }
 
@@ -40,7 +47,8 @@ export function createPrimaryForwarder(socketPath: string, keepAliveMs: number):
   return {
     request(req, res) {
       const headers: http.OutgoingHttpHeaders = {};
-      for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k)) headers[k] = v;
+      for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k) && k !== CLIENT_ADDRESS_HEADER) headers[k] = v;
+      headers[CLIENT_ADDRESS_HEADER] = clientAddressOf(req);
       const out = http.request({ socketPath, agent, method: req.method, path: req.url, headers });
       out.on('response', (answer) => {
         const raw = answer.rawHeaders;

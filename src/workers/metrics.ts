@@ -2,6 +2,9 @@
 // combined by prom-client's AggregatorRegistry (counters and histograms summed;
 // gauges by their `aggregator`, supervisor-metrics.ts), so the families and
 // labels are exactly a single process's. The engine's metrics follow as usual (render.ts).
+// What `collect` gives (primary.ts collectMetrics) never goes backwards: a worker
+// that is slow to answer counts with its last answer, and exited workers' counters
+// and histograms stay in as one retired snapshot (metric-snapshots.ts).
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import type { MetricsJson } from './messages.js';
 

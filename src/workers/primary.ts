@@ -15,6 +15,8 @@ import { ConfigError, SupervisorError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { PROXY_WORKER_ENV } from './marker.js';
 import { isMessage, type EngineTarget, type FromWorker, type LifecycleSnapshot, type LoraCounting, type MetricsJson, type ToWorker } from './messages.js';
+import { createClientAddressAdopter } from './client-address.js';
+import { WorkerMetricSnapshots } from './metric-snapshots.js';
 import { decideRespawn, shareOf, type RespawnPolicy, RESPAWN_POLICY } from './policy.js';
 
 /** A proxy worker failed in a way the supervisor cannot recover from (exit 1; docs/troubleshooting.md). */
@@ -56,7 +58,11 @@ export class ProxyWorkers {
   #closing = false;
   #fail: (err: ProxyWorkerError) => void = () => undefined;
   #nextMetricsId = 0;
-  readonly #metricsWaiters = new Map<number, (pid: number, json: MetricsJson) => void>();
+  /** Called with the cluster id of each worker that answers scrape `id` (its answer is in #snapshots by then). */
+  readonly #metricsWaiters = new Map<number, (worker: number) => void>();
+  readonly #snapshots = new WorkerMetricSnapshots();
+  /** Scrape answers stood in for by a worker's last metrics (debug log). */
+  #staleAnswers = 0;
   readonly #drainWaiters = new Set<(pid: number, idle: boolean) => void>();
 
   constructor(opts: ProxyWorkersOptions) {
@@ -76,19 +82,30 @@ export class ProxyWorkers {
    * The internal listener's server: plain HTTP on the Unix socket, with the
    * public port's timeouts (the workers enforce TLS, client limits and
    * maxConnections). `handler` is the primary's whole app; readiness is gated
-   * on every worker listening (see `gate`).
+   * on every worker listening (see `gate`). Each request and upgrade gets the
+   * client's address from the worker's internal header first (client-address.ts);
+   * the caller adds its own 'upgrade' listener after this returns.
    */
   createServer(handler: http.RequestListener): http.Server {
     const c = this.#opts.config;
-    return http.createServer(
+    const gated = this.gate(handler);
+    // Everything here came through a worker: the client's address is in its header (client-address.ts).
+    const adopt = createClientAddressAdopter();
+    const server = http.createServer(
       {
         headersTimeout: c.headersTimeoutMs,
         requestTimeout: c.requestTimeoutMs,
         keepAliveTimeout: c.keepAliveTimeoutMs,
         connectionsCheckingInterval: Math.max(100, Math.min(1000, c.headersTimeoutMs / 2)),
       },
-      this.gate(handler),
+      (req, res) => {
+        adopt(req, false);
+        gated(req, res);
+      },
     );
+    // Registered before the caller's 'upgrade' listener, so it runs first.
+    server.on('upgrade', (req: http.IncomingMessage) => adopt(req, true));
+    return server;
   }
 
   /** Readiness answers 503 while a worker is not listening (starting, or being replaced); all else goes to `handler`. */
@@ -207,25 +224,43 @@ export class ProxyWorkers {
     });
   }
 
-  /** Every listening worker's metrics (prom-client JSON); a worker that does not answer within the timeout is left out. */
+  /**
+   * Every worker's metrics (prom-client JSON), and the retired snapshot of
+   * those that exited (metric-snapshots.ts): never less than a scrape before
+   * showed. A worker that does not answer within the timeout (stopped, busy)
+   * counts with its last answer; that is logged at debug level only.
+   */
   collectMetrics(): Promise<MetricsJson[]> {
     const id = this.#nextMetricsId++;
     const asked = [...this.#members.values()].filter((m) => m.listening && m.worker.isConnected());
-    if (asked.length === 0) return Promise.resolve([]);
+    const answered = new Set<number>();
     return new Promise((resolve) => {
-      const got: MetricsJson[] = [];
-      const finish = (): void => {
+      const finish = (timedOut: boolean): void => {
         clearTimeout(timer);
         this.#metricsWaiters.delete(id);
+        // The members now, not those asked: one that exited meanwhile is in the retired snapshot already.
+        const got: MetricsJson[] = [];
+        const stale: number[] = [];
+        for (const m of this.#members.values()) {
+          const last = this.#snapshots.last(m.worker.id);
+          if (last === undefined) continue;
+          got.push(last);
+          if (!answered.has(m.worker.id)) stale.push(m.pid);
+        }
+        if (this.#snapshots.retired.length > 0) got.push(this.#snapshots.retired);
+        if (stale.length > 0) {
+          this.#staleAnswers += stale.length;
+          this.#opts.logger.debug(
+            { asked: asked.length, answered: answered.size, stalePids: stale, staleTotal: this.#staleAnswers, timedOut },
+            `${stale.length} proxy worker(s) did not answer a metrics scrape in time; their last metrics are used`,
+          );
+        }
         resolve(got);
       };
-      const timer = setTimeout(() => {
-        this.#opts.logger.debug({ asked: asked.length, answered: got.length }, 'proxy workers slow to answer a metrics scrape');
-        finish();
-      }, this.#opts.metricsTimeoutMs ?? 2000);
-      this.#metricsWaiters.set(id, (_pid, json) => {
-        got.push(json);
-        if (got.length === asked.length) finish();
+      const timer = setTimeout(() => finish(true), asked.length === 0 ? 0 : (this.#opts.metricsTimeoutMs ?? 2000));
+      this.#metricsWaiters.set(id, (worker) => {
+        answered.add(worker);
+        if (answered.size === asked.length) finish(false);
       });
       for (const m of asked) this.#send(m.worker, { type: 'nim:metrics-request', id });
     });
@@ -310,7 +345,10 @@ export class ProxyWorkers {
             for (const w of [...this.#drainWaiters]) w(member.pid, m.idle);
             break;
           case 'nim:metrics':
-            this.#metricsWaiters.get(m.id)?.(member.pid, m.metrics);
+            // Kept even when late for its scrape: it is this worker's newest. Not after its exit (retired).
+            if (!this.#members.has(worker.id)) break;
+            this.#snapshots.record(worker.id, m.metrics);
+            this.#metricsWaiters.get(m.id)?.(worker.id);
             break;
           case 'nim:lora-response':
             if (typeof m.model === 'string') this.#onLoraResponse?.(m.model);
@@ -321,6 +359,8 @@ export class ProxyWorkers {
         const wasListening = member.listening;
         member.listening = false;
         this.#members.delete(worker.id);
+        // Its counters and histograms stay in every later scrape (in the same tick as it leaves #members).
+        this.#snapshots.retire(worker.id);
         // A drain must not wait for a worker that is gone.
         for (const w of [...this.#drainWaiters]) w(member.pid, true);
         if (this.#closing) return;
