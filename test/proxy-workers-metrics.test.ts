@@ -20,6 +20,7 @@ import { foldCumulative, isCumulative, WorkerMetricSnapshots } from '../src/work
 import { fakeNvidiaSmiDir, waitFor } from './helpers/process.js';
 import { rawRequest } from './helpers/raw-http.js';
 import { DEFAULT_MODEL, startSupervisor, stopCleanly, type Supervisor } from './helpers/supervisor.js';
+import { requestOnNewConnection, type Answer } from './helpers/fresh-request.js';
 
 const ECHO_ENGINE = path.join(fakeNvidiaSmiDir, 'echo-engine');
 
@@ -134,30 +135,9 @@ describe('the client\'s address across the worker → primary hop (pure)', () =>
   });
 });
 
-/** One request on a connection of its own (the kernel hands each new connection to whichever worker accepts it). */
-function request(sup: Supervisor, method: string, target: string, body?: unknown): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port: sup.port,
-        method,
-        path: target,
-        agent: false,
-        headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-      },
-    );
-    req.setTimeout(20_000, () => req.destroy(new Error(`${method} ${target}: no answer in 20 s`)));
-    req.on('error', reject);
-    req.end(payload);
-  });
+/** One request on a connection of its own (see the helper). */
+function request(sup: Supervisor, method: string, target: string, body?: unknown): Promise<Answer> {
+  return requestOnNewConnection(sup.port, method, target, { body });
 }
 
 function workerPids(sup: Supervisor): number[] {

@@ -23,39 +23,15 @@ import { fixturesDir, sleep, waitFor } from './helpers/process.js';
 import { writeAdapter } from './helpers/lora.js';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './helpers/otlp-receiver.js';
 import { startSupervisor, stopCleanly, type Supervisor } from './helpers/supervisor.js';
+import { requestOnNewConnection, type Answer } from './helpers/fresh-request.js';
 
 const MANIFEST = path.join(fixturesDir, 'manifests', 'lora.yaml');
 const BASE = 'test/tiny-chat';
 const ADAPTER = 'sql';
 
-interface Answer {
-  status: number;
-  body: string;
-}
-
-/** One request on a connection of its own: the kernel hands each new connection to whichever worker accepts it. */
+/** One request on a connection of its own (see the helper). */
 function request(sup: Supervisor, method: string, target: string, headers: Record<string, string>, body?: unknown): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port: sup.port,
-        method,
-        path: target,
-        agent: false,
-        headers: { ...headers, ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
+  return requestOnNewConnection(sup.port, method, target, { headers, body });
 }
 
 function chat(sup: Supervisor, model: string, stream: boolean, headers: Record<string, string> = {}): Promise<Answer> {
