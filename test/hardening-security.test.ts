@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import https from 'node:https';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -274,17 +275,57 @@ describe('the proxy boundary (echo engine)', () => {
         'TE: trailers',
         'Proxy-Authorization: Basic Zm9vOmJhcg==',
         'X-Request-Id: end-to-end-123',
+        'Nim-Supervisor-Client-Address: 6.6.6.6',
         '',
         '{}',
       ].join('\r\n'),
     );
     assert.equal(r.status, 200, r.text);
     const body = JSON.parse(r.text.slice(r.text.indexOf('\r\n\r\n') + 4));
-    for (const h of ['x-client-hop', 'keep-alive', 'te', 'proxy-authorization']) assert.equal(body.headers[h], undefined, h);
+    // The supervisor's internal header (workers → primary) is never the engine's, whoever sends it.
+    for (const h of ['x-client-hop', 'keep-alive', 'te', 'proxy-authorization', 'nim-supervisor-client-address']) assert.equal(body.headers[h], undefined, h);
     assert.equal(body.headers['x-request-id'], 'end-to-end-123');
     assert.equal(body.headers['x-forwarded-for'], '127.0.0.1');
     const head = r.text.slice(0, r.text.indexOf('\r\n\r\n')).toLowerCase();
     assert.doesNotMatch(head, /x-engine-hop|keep-alive: timeout=5/);
+  });
+
+  test('a WebSocket client that resets its connection after the handshake does not take the supervisor down', async () => {
+    // http-proxy re-emits the session socket's ECONNRESET on the proxy: unhandled, it was an internal error (exit 1).
+    for (let i = 0; i < 3; i++) {
+      const socket = connect({ host: '127.0.0.1', port: sup.port });
+      socket.on('error', () => undefined);
+      let got = '';
+      await new Promise<void>((resolve, reject) => {
+        socket.once('connect', () =>
+          socket.write(
+            [
+              'GET /v1/realtime HTTP/1.1',
+              'Host: 127.0.0.1',
+              'Upgrade: websocket',
+              'Connection: Upgrade',
+              'Sec-WebSocket-Version: 13',
+              'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+              'Nim-Supervisor-Client-Address: 6.6.6.6',
+              '',
+              '',
+            ].join('\r\n'),
+          ),
+        );
+        socket.on('data', (d: Buffer) => {
+          got += d.toString('latin1');
+          if (got.includes('\r\n\r\n')) resolve();
+        });
+        socket.once('close', () => (got.includes('\r\n\r\n') ? resolve() : reject(new Error(`closed before a response: ${got}`))));
+      });
+      assert.match(got, /^HTTP\/1\.1 101 /, got);
+      socket.resetAndDestroy();
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await fetch(`${sup.baseUrl}/v1/health/live`)).status, 200, 'still serving');
+    const upgrades = (await engineSaw()).filter((r) => r.url === '/v1/realtime');
+    assert.ok(upgrades.length >= 3);
+    for (const u of upgrades) assert.equal(u.headers['nim-supervisor-client-address'], undefined, 'the internal header never reaches the engine');
   });
 
   test('request smuggling attempts are refused before they reach the engine', async () => {

@@ -112,6 +112,16 @@ test('edited text, or a missing, corrupt or other-format stored file: parsed fro
       writeFileSync(stored, JSON.stringify(changed));
       assert.equal(lookupPrecompiled(edited, file, store), undefined, what);
     }
+    // Changed and re-digested (a deliberate edit of build output): still not trusted past the shape later steps need.
+    const parsed = parseManifestText(edited, file);
+    for (const [what, manifest] of [
+      ['profiles null', { ...parsed.manifest, profiles: null }],
+      ['tags null', { ...parsed.manifest, profiles: parsed.manifest.profiles.map((p) => ({ ...p, tags: null })) }],
+      ['a profile without an id', { ...parsed.manifest, profiles: parsed.manifest.profiles.map(({ id: _id, ...p }) => p) }],
+    ] as const) {
+      writePrecompiled(edited, { ...parsed, manifest: manifest as never }, store);
+      assert.equal(lookupPrecompiled(edited, file, store), undefined, what);
+    }
     assert.deepEqual(await readManifest(file), loadManifestSync(file), 'the YAML is read instead');
     writeFileSync(precompiledFile(edited, store), JSON.stringify(content));
     assert.ok(lookupPrecompiled(edited, file, store), 'restored');

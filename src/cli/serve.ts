@@ -444,9 +444,11 @@ async function serve(config: Config, logger: Logger, modules: StartupModules): P
     firstSignal = { signal, at: performance.now() };
     shuttingDown = shutdown(signal);
   };
-  workers?.handOverSignals();
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // Only now: a signal's listener count must never drop to 0 in between, or Node closes the signal
+  // handle and a signal already caught but not yet delivered is lost.
+  workers?.handOverSignals();
 
   if (leader) {
     leader.start({

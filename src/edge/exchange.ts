@@ -16,6 +16,7 @@ import type { PooledSocket, SocketOwner } from './engine-pool.js';
 import type { FastProxy, FastRoute, ResponsePeek, TickedStream } from './fast-proxy.js';
 import { BadResponseHead, parseResponseHead, type RequestHead, type ResponseHead } from './head.js';
 import { errorResponse, headerLines } from './raw-response.js';
+import { CLIENT_ADDRESS_HEADER } from '../server/internal-headers.js';
 
 /** The client side of an exchange (client-connection.ts). */
 export interface ClientSide {
@@ -34,8 +35,8 @@ export interface ClientSide {
   encrypted: boolean;
 }
 
-// Hop-by-hop headers (RFC 9110 §7.6.1) and the X-Forwarded-* the edge sets itself.
-const DROP_REQUEST = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'upgrade', 'x-forwarded-for', 'x-forwarded-port', 'x-forwarded-proto']);
+// Hop-by-hop headers (RFC 9110 §7.6.1), the X-Forwarded-* the edge sets itself, and the supervisor's internal ones.
+const DROP_REQUEST = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'upgrade', 'x-forwarded-for', 'x-forwarded-port', 'x-forwarded-proto', CLIENT_ADDRESS_HEADER]);
 const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'upgrade']);
 
 /** Largest request body kept in memory for a replay after an idle-close race. */

@@ -72,6 +72,19 @@ function payloadDigest(p: Pick<Stored, 'manifest' | 'relative'>): string {
   return manifestDigest(JSON.stringify({ manifest: p.manifest, relative: p.relative }));
 }
 
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The shape every later step relies on (a build writes it; an edited file may not have it: then the YAML is parsed). */
+function plausible(m: unknown): boolean {
+  return (
+    isObject(m) &&
+    isObject(m.model) &&
+    isObject(m.model.license) &&
+    Array.isArray(m.profiles) &&
+    m.profiles.every((p) => isObject(p) && typeof p.id === 'string' && typeof p.name === 'string' && isObject(p.tags))
+  );
+}
+
 /**
  * The parsed manifest for `text` read from `abs`, if the build precompiled
  * that exact text; undefined otherwise (and on any problem with the stored
@@ -87,6 +100,7 @@ export function lookupPrecompiled(text: string, abs: string, dir = PRECOMPILED_D
   }
   try {
     if (stored?.format !== FORMAT || stored.sha256 !== manifestDigest(text) || stored.payloadSha256 !== payloadDigest(stored)) return undefined;
+    if (!plausible(stored.manifest)) return undefined;
     restoreUndefined(stored);
     const manifest = stored.manifest as Manifest;
     const here = path.dirname(abs);

@@ -16,6 +16,7 @@ import { openAIError, sendError } from './errors.js';
 import type { InflightTracker } from './inflight.js';
 import { isCorsResponseHeader } from './cors.js';
 import { SSE_ANTI_BUFFERING, SseKeepAlive } from './sse-keepalive.js';
+import { CLIENT_ADDRESS_HEADER } from './internal-headers.js';
 
 export interface EngineProxyOptions {
   /** The engine's base URL, or undefined while no engine runs. */
@@ -218,6 +219,7 @@ export function createEngineProxy(opts: EngineProxyOptions): EngineProxy {
           for (const h of connectionListed(headers.connection)) delete headers[h];
         }
         for (const h of HOP_BY_HOP) if (h in headers) delete headers[h];
+        delete headers[CLIENT_ADDRESS_HEADER]; // internal to the supervisor: never the engine's
         ctx.headers = { ...headers };
         proxy.web(req, res, buffer ? { target, buffer } : { target });
       };

@@ -14,6 +14,7 @@ import type { SupervisorMetrics } from '../metrics/supervisor-metrics.js';
 import { bearerMatcher } from './auth.js';
 import type { InflightTracker } from './inflight.js';
 import { decideUpgrade, refuseUpgrade, serveAsPlainHttp, type UpgradeHandler } from './upgrade.js';
+import { CLIENT_ADDRESS_HEADER } from './internal-headers.js';
 
 export interface UpgradeDeps {
   /** The public server (plain-HTTP requests go back to its parser). */
@@ -41,6 +42,9 @@ export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler & { dest
   const { lifecycle, inflight, metrics, logger } = deps;
   const matches = deps.apiKey ? bearerMatcher(deps.apiKey) : undefined;
   const proxy = createProxyServer({ xfwd: true });
+  // http-proxy re-emits a session's socket errors (a client reset, an engine gone) on the proxy and
+  // throws when nothing listens: each session's own callback and socket listeners handle them.
+  proxy.on('error', () => undefined);
   const sessions = new WeakMap<IncomingMessage, SessionCtx>();
   const open = new Set<Duplex>();
   const count = (route: string, status: number): void => {
@@ -110,6 +114,7 @@ export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler & { dest
       inflight.leave();
       metrics.inFlight.dec({ route });
     });
+    delete req.headers[CLIENT_ADDRESS_HEADER]; // internal to the supervisor: never the engine's
     proxy.ws(req, socket, head, { target }, (err) => {
       const code = (err as NodeJS.ErrnoException).code ?? 'ERR';
       metrics.upstreamErrors.inc({ route, kind: code === 'ECONNREFUSED' ? 'refused' : 'error' });

@@ -12,8 +12,10 @@ import type { IncomingMessage } from 'node:http';
 import net from 'node:net';
 import type { Socket } from 'node:net';
 
+import { CLIENT_ADDRESS_HEADER } from '../server/internal-headers.js';
+
 /** The internal header (lower case, as node:http names it); not an X- header a client or proxy would set. */
-export const CLIENT_ADDRESS_HEADER = 'nim-supervisor-client-address';
+export { CLIENT_ADDRESS_HEADER };
 
 /**
  * Remove every copy of the internal header from a parsed request, in
