@@ -4,11 +4,11 @@
 // drain on SIGTERM with a stream in flight, and no process left behind when
 // the primary is SIGKILLed.
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { cpuBudget, defaultProxyWorkers, parseCgroupV1Quota, parseCgroupV2CpuMax, type CpuFiles } from '../src/hardware/cpu-quota.js';
 import { findExecutable } from '../src/process/executable.js';
 import { admitProxied } from '../src/server/admission.js';
@@ -221,7 +221,10 @@ describe('NIM_PROXY_WORKERS=2 in front of the simulator', () => {
   });
 
   test('a SIGKILLed primary leaves no worker and no engine behind; a killed worker is replaced', async () => {
-    const sup = await startSupervisor({ NIM_PROXY_WORKERS: '2' });
+    // A SIGKILLed primary cannot remove its socket directory: give it a TMPDIR of this test's own.
+    const tmp = await mkdtemp(path.join(tmpdir(), 'nim-workers-kill-'));
+    after(() => rm(tmp, { recursive: true, force: true }));
+    const sup = await startSupervisor({ NIM_PROXY_WORKERS: '2', TMPDIR: tmp });
     await sup.waitReady(30_000);
     const engine = await sup.engine();
     const pids = workerPids(sup);
