@@ -24,9 +24,10 @@ import { fileURLToPath } from 'node:url';
 import { findFreePort } from '../src/engine/port.js';
 import { NGINX, startNginx, stopNginx, type Nginx } from './lib/nginx.js';
 import { flag, opt } from './lib/options.js';
+import { runStreams as runStreamsIn, type StreamResult } from './lib/streams.js';
 import { hardNofile, killAll, sleep, softNofile, startChild, stopChild, waitFor, WANT_NOFILE, type Child } from './lib/proc.js';
 import { f, median, pct } from './lib/stats.js';
-import { countDirectEvents, httpGet, supervisorEntry } from './lib/supervisor.js';
+import { benchSupervisorEnv, countDirectEvents, httpGet, supervisorEntry } from './lib/supervisor.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const distDir = path.join(repoRoot, 'dist');
@@ -142,26 +143,7 @@ async function firstOk(port: number, p: string, deadline: number, ok: (body: str
 
 async function startSupervisor(tokenMs: number, label: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<Supervisor> {
   const port = await findFreePort();
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    // No fake nvidia-smi: without one the supervisor selects its CPU profile, as npm start does
-    // (the fake, answering 'driver not loaded', now means a GPU host whose driver failed: no profile).
-    PATH: [path.join(repoRoot, 'bin'), process.env.PATH ?? ''].join(path.delimiter),
-    NIM_SERVER_PORT: String(port),
-    NIM_SERVER_HOST: '127.0.0.1',
-    NIM_JSONL_LOGGING: '1',
-    NIM_LOG_LEVEL: 'INFO',
-    // The simulator's per-request access log would be re-logged by the supervisor for
-    // every request on all three paths alike; it is off, as in sim-throughput.
-    NIM_PASSTHROUGH_ARGS: '--disable-uvicorn-access-log --disable-log-stats',
-    VLLM_SIM_STARTUP_MS: '300',
-    VLLM_SIM_TTFT_MS: '0',
-    VLLM_SIM_TOKEN_MS: String(tokenMs),
-    // The CPU profile's --max-num-seqs would queue requests in the engine; 5,000 streams must all run at once.
-    VLLM_SIM_MAX_CONCURRENCY: '100000',
-    ...extraEnv,
-  };
-  delete env.FAKE_NVIDIA_SMI;
+  const env: NodeJS.ProcessEnv = { ...benchSupervisorEnv(repoRoot, port, tokenMs), ...extraEnv };
   const nodeArgs: string[] = [];
   if (CPU_PROF) {
     const dir = path.join(resultsDir, 'profiles');
@@ -640,29 +622,9 @@ async function startOtlpSink(): Promise<{ url: string; spans: () => number; clos
   };
 }
 
-interface StreamResult {
-  streams: number;
-  ok: number;
-  errors: number;
-  errorKinds: Record<string, number>;
-  peakOpen: number;
-  seconds: number;
-  readsPerStream: number;
-  eventsPerStream: { expected: number; min: number; max: number };
-  ttfbMs: { p50: number; p99: number; max: number };
-  gapMs: { p50: number; p99: number; p999: number; max: number };
-}
-
-
 async function runStreams(port: number, n: number, body: string, expectEvents: number): Promise<StreamResult> {
   if (Date.now() > BENCH_DEADLINE) throw new Error('bench deadline passed');
-  const proc = startChild('stream-client', process.execPath, [path.join(distDir, 'bench', 'stream-client.js'), JSON.stringify({ port, streams: n, body, expectEvents, timeoutMs: 120_000 })]);
-  const timer = setTimeout(() => void stopChild(proc, 'SIGKILL'), 150_000);
-  await proc.exited;
-  clearTimeout(timer);
-  const m = /STREAM_JSON (\{.*\})/.exec(proc.out());
-  if (!m) throw new Error(`stream client gave no result: ${proc.out().slice(-2000)}`);
-  return JSON.parse(m[1]!) as StreamResult;
+  return await runStreamsIn(distDir, port, n, body, expectEvents, { timeoutMs: 120_000 });
 }
 
 const hardStop = setTimeout(() => {

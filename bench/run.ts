@@ -29,6 +29,7 @@ import { countDirectEvents, startSupervisor, stopSupervisor, supervisorEntry, ba
 import { renderReadme, updateReadme } from './lib/readme.js';
 import { startRelay, stopRelay, type Relay } from './lib/relay.js';
 import { flag, num, opt } from './lib/options.js';
+import { runStreams as runStreamsIn, type StreamResult } from './lib/streams.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const distDir = path.join(repoRoot, 'dist');
@@ -121,32 +122,8 @@ async function idleCpu(t: Tree, ms = 2000): Promise<number> {
   return (cpuBetween(u0, usage(t)).seconds * 1000) / (ms / 1000);
 }
 
-interface StreamResult {
-  streams: number;
-  ok: number;
-  errors: number;
-  errorKinds: Record<string, number>;
-  peakOpen: number;
-  peakConnected: number;
-  openedWithinMs: number;
-  events: number;
-  slowConnects: number;
-  seconds: number;
-  readsPerStream: number;
-  eventsPerStream: { expected: number; min: number; max: number };
-  ttfbMs: { p50: number; p99: number; max: number };
-  connectMs: { p50: number; p99: number; max: number };
-  gapMs: { p50: number; p99: number; p999: number; max: number };
-}
-
-async function runStreams(port: number, n: number, body: string, expectEvents: number, batch: number, batchGapMs: number, timeoutMs = 60_000): Promise<StreamResult> {
-  const proc = startChild('stream-client', process.execPath, [path.join(distDir, 'bench', 'stream-client.js'), JSON.stringify({ port, streams: n, body, expectEvents, batch, batchGapMs, timeoutMs })]);
-  const timer = setTimeout(() => void stopChild(proc, 'SIGKILL'), timeoutMs + 30_000);
-  await proc.exited;
-  clearTimeout(timer);
-  const m = /STREAM_JSON (\{.*\})/.exec(proc.out());
-  if (!m) throw new Error(`stream client gave no result: ${proc.out().slice(-2000)}`);
-  return JSON.parse(m[1]!) as StreamResult;
+function runStreams(port: number, n: number, body: string, expectEvents: number, batch: number, batchGapMs: number, timeoutMs = 60_000): Promise<StreamResult> {
+  return runStreamsIn(distDir, port, n, body, expectEvents, { batch, batchGapMs, timeoutMs });
 }
 
 

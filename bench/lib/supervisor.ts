@@ -131,10 +131,15 @@ function enginePortOf(pid: number): number | undefined {
   }
 }
 
-export function supervisorEnv(env: BenchEnv, port: number, o: SupervisorOptions, stampFile: string, backlogVar: string | undefined): NodeJS.ProcessEnv {
+/**
+ * What every bench supervisor runs with (bench/run.ts and bench/legacy.ts): this process's environment, the
+ * simulator first on PATH after `pathFirst`, the public port on 127.0.0.1, JSON-lines logs, and a simulator
+ * pacing tokens every `tokenMs`. No fake nvidia-smi: the supervisor selects its CPU profile, as npm start does.
+ */
+export function benchSupervisorEnv(repoRoot: string, port: number, tokenMs: number, pathFirst: string[] = []): NodeJS.ProcessEnv {
   const e: NodeJS.ProcessEnv = {
     ...process.env,
-    PATH: [env.stubDir, path.join(env.repoRoot, 'bin'), process.env.PATH ?? ''].join(path.delimiter),
+    PATH: [...pathFirst, path.join(repoRoot, 'bin'), process.env.PATH ?? ''].join(path.delimiter),
     NIM_SERVER_PORT: String(port),
     NIM_SERVER_HOST: '127.0.0.1',
     NIM_JSONL_LOGGING: '1',
@@ -143,13 +148,20 @@ export function supervisorEnv(env: BenchEnv, port: number, o: SupervisorOptions,
     NIM_PASSTHROUGH_ARGS: '--disable-uvicorn-access-log --disable-log-stats',
     VLLM_SIM_STARTUP_MS: '300',
     VLLM_SIM_TTFT_MS: '0',
-    VLLM_SIM_TOKEN_MS: String(o.tokenMs),
+    VLLM_SIM_TOKEN_MS: String(tokenMs),
     // The CPU profile's --max-num-seqs would queue requests inside the engine; 5,000 streams must all run at once.
     VLLM_SIM_MAX_CONCURRENCY: '100000',
+  };
+  delete e.FAKE_NVIDIA_SMI;
+  return e;
+}
+
+export function supervisorEnv(env: BenchEnv, port: number, o: SupervisorOptions, stampFile: string, backlogVar: string | undefined): NodeJS.ProcessEnv {
+  const e: NodeJS.ProcessEnv = {
+    ...benchSupervisorEnv(env.repoRoot, port, o.tokenMs, [env.stubDir]),
     NIM_BENCH_ENGINE_STAMP: stampFile,
     ...o.extraEnv,
   };
-  delete e.FAKE_NVIDIA_SMI;
   if (o.workers !== undefined) e.NIM_PROXY_WORKERS = String(o.workers);
   if (o.backlog !== undefined && backlogVar) e[backlogVar] = String(o.backlog);
   return e;
