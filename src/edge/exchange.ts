@@ -17,6 +17,7 @@ import type { FastProxy, FastRoute, ResponsePeek, TickedStream } from './fast-pr
 import { BadResponseHead, parseResponseHead, type RequestHead, type ResponseHead } from './head.js';
 import { errorResponse, headerLines } from './raw-response.js';
 import { CLIENT_ADDRESS_HEADER } from '../server/internal-headers.js';
+import { HOP_BY_HOP } from '../server/hop-by-hop.js';
 
 /** The client side of an exchange (client-connection.ts). */
 export interface ClientSide {
@@ -36,8 +37,8 @@ export interface ClientSide {
 }
 
 // Hop-by-hop headers (RFC 9110 §7.6.1), the X-Forwarded-* the edge sets itself, and the supervisor's internal ones.
-const DROP_REQUEST = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'upgrade', 'x-forwarded-for', 'x-forwarded-port', 'x-forwarded-proto', CLIENT_ADDRESS_HEADER]);
-const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'upgrade']);
+const DROP_REQUEST = new Set([...HOP_BY_HOP, 'x-forwarded-for', 'x-forwarded-port', 'x-forwarded-proto', CLIENT_ADDRESS_HEADER]);
+const DROP_RESPONSE = new Set(HOP_BY_HOP);
 
 /** Largest request body kept in memory for a replay after an idle-close race. */
 const REPLAY_MAX_BYTES = 16 * 1024 * 1024;

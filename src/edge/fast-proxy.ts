@@ -4,31 +4,16 @@
 // keep-alive ticker shared by every stream.
 import type { Counter, Histogram } from 'prom-client';
 import type { CorsSettings } from '../config/env.js';
-import type { Lifecycle } from '../engine/lifecycle.js';
-import type { Logger } from '../log/logger.js';
-import type { SupervisorMetrics } from '../metrics/supervisor-metrics.js';
 import { bearerMatcher } from '../server/auth.js';
 import { poolIdleMs } from '../server/engine-agent.js';
-import type { InflightTracker } from '../server/inflight.js';
-import { bindRouteMetrics, type RouteMetrics } from '../server/proxy.js';
+import { bindRouteMetrics, type ProxyingOptions, type RouteMetrics } from '../server/proxy.js';
 import { PROXIED_ROUTES } from '../server/routes.js';
 import { EnginePool } from './engine-pool.js';
 
 /** Looks at the first bytes of an engine response body; returns true when it has seen enough. */
 export type ResponsePeek = (chunk: Buffer) => boolean;
 
-export interface FastProxyOptions {
-  lifecycle: Lifecycle;
-  /** The engine's base URL, or undefined while no engine runs. */
-  target: () => URL | undefined;
-  inflight: InflightTracker;
-  metrics: SupervisorMetrics;
-  logger: Logger;
-  maxRequestBodyBytes: number;
-  /** Proxied requests in flight at once; beyond it → 429 (0 = no cap). */
-  maxInflight: number;
-  /** How a 429 names that cap (see admission.ts). */
-  maxInflightLabel?: string | undefined;
+export interface FastProxyOptions extends ProxyingOptions {
   apiKey?: string | undefined;
   cors: CorsSettings;
   /** Silence on an event stream before a `: keep-alive` comment (ms; 0 = never). */

@@ -3,7 +3,6 @@
 // image bodies pass straight through. A client that goes away aborts the
 // engine request; an engine that goes away ends the client's response cleanly.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { createProxyServer } from 'http-proxy-3';
 import type { Counter, Gauge, Histogram } from 'prom-client';
@@ -17,8 +16,10 @@ import type { InflightTracker } from './inflight.js';
 import { isCorsResponseHeader } from './cors.js';
 import { SSE_ANTI_BUFFERING, SseKeepAlive } from './sse-keepalive.js';
 import { CLIENT_ADDRESS_HEADER } from './internal-headers.js';
+import { HOP_BY_HOP } from './hop-by-hop.js';
 
-export interface EngineProxyOptions {
+/** What both request paths to the engine take: this one (node:http) and the edge's fast path (edge/fast-proxy.ts). */
+export interface ProxyingOptions {
   /** The engine's base URL, or undefined while no engine runs. */
   target: () => URL | undefined;
   lifecycle: Lifecycle;
@@ -31,6 +32,9 @@ export interface EngineProxyOptions {
   maxInflight: number;
   /** How a 429 names that cap (see admission.ts). */
   maxInflightLabel?: string | undefined;
+}
+
+export interface EngineProxyOptions extends ProxyingOptions {
   /** Sees each engine response as it starts (read-only observers, e.g. per-LoRA-adapter counts). */
   onEngineResponse?: ((res: IncomingMessage) => void) | undefined;
   /** Silence on an event stream before a `: keep-alive` comment (ms; 0 = never). */
@@ -41,9 +45,8 @@ export interface EngineProxyOptions {
   engineKeepAliveMs?: number;
 }
 
-// Hop-by-hop headers (RFC 9110 §7.6.1) describe one connection and must not be
-// forwarded; nor may any header the Connection header names.
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'upgrade'];
+// What never goes to the engine from a client's request: the hop-by-hop headers and the supervisor's internal one.
+const DROP_REQUEST = [...HOP_BY_HOP, CLIENT_ADDRESS_HEADER];
 
 function connectionListed(value: string | string[] | number | undefined): string[] {
   if (typeof value !== 'string') return [];
@@ -218,8 +221,7 @@ export function createEngineProxy(opts: EngineProxyOptions): EngineProxy {
         if (headers.connection !== undefined) {
           for (const h of connectionListed(headers.connection)) delete headers[h];
         }
-        for (const h of HOP_BY_HOP) if (h in headers) delete headers[h];
-        delete headers[CLIENT_ADDRESS_HEADER]; // internal to the supervisor: never the engine's
+        for (const h of DROP_REQUEST) if (h in headers) delete headers[h];
         ctx.headers = { ...headers };
         proxy.web(req, res, buffer ? { target, buffer } : { target });
       };
