@@ -47,6 +47,19 @@ prune_others() { # repo keep-tag
     done
 }
 
+# ensure_image BUILD-FUNCTION REPOSITORY TAG: build REPOSITORY:TAG with the function unless it is
+# cached (or NIM_CI_REBUILD=1), then drop the repository's other tags.
+ensure_image() {
+  local image="$2:$3"
+  if [ "${NIM_CI_REBUILD:-}" = 1 ] || ! podman image exists "$image"; then
+    "$1" "$image"
+    prune_others "$2" "$3"
+    log "built $image"
+  else
+    log "cached $image"
+  fi
+}
+
 # --- debian -----------------------------------------------------------------
 build_debian() { # tag
   local rootfs="$work/rootfs"
@@ -68,13 +81,7 @@ build_debian() { # tag
 }
 debian_tag=$( { echo "$DEBIAN_SUITE $DEBIAN_VARIANT"; declare -f build_debian; } | sha)
 DEBIAN_IMAGE="$REPO/debian:$debian_tag"
-if [ "${NIM_CI_REBUILD:-}" = 1 ] || ! podman image exists "$DEBIAN_IMAGE"; then
-  build_debian "$DEBIAN_IMAGE"
-  prune_others "$REPO/debian" "$debian_tag"
-  log "built $DEBIAN_IMAGE"
-else
-  log "cached $DEBIAN_IMAGE"
-fi
+ensure_image build_debian "$REPO/debian" "$debian_tag"
 
 # --- node -------------------------------------------------------------------
 # The machine's own extra CA certificates (a TLS-inspecting proxy's, say) are
@@ -107,13 +114,7 @@ build_node() { # tag
 }
 node_tag=$( { echo "$debian_tag $NODE_VERSION $NPM_VERSION"; declare -f build_node extra_ca; extra_ca; } | sha)
 NODE_IMAGE="$REPO/node:$node_tag"
-if [ "${NIM_CI_REBUILD:-}" = 1 ] || ! podman image exists "$NODE_IMAGE"; then
-  build_node "$NODE_IMAGE"
-  prune_others "$REPO/node" "$node_tag"
-  log "built $NODE_IMAGE"
-else
-  log "cached $NODE_IMAGE"
-fi
+ensure_image build_node "$REPO/node" "$node_tag"
 
 echo "DEBIAN_IMAGE=$DEBIAN_IMAGE"
 echo "NODE_IMAGE=$NODE_IMAGE"
