@@ -25,7 +25,7 @@ import { NGINX, NGINX_HINT, startNginx, stopNginx, type Nginx } from './lib/ngin
 import { CLK_TCK, hardNofile, killAll, sleep, softNofile, startChild, stopChild, WANT_NOFILE } from './lib/proc.js';
 import { cpuBetween, nodeProcesses, rssPeakSampler, usage, type Tree } from './lib/proctree.js';
 import { f, median } from './lib/stats.js';
-import { countDirectEvents, startSupervisor, stopSupervisor, supervisorEntry, backlogVariable, writeStubs, type BenchEnv, type Supervisor } from './lib/supervisor.js';
+import { countDirectEvents, nodeBootCost, startSupervisor, stopSupervisor, supervisorEntry, backlogVariable, writeStubs, type BenchEnv, type Supervisor } from './lib/supervisor.js';
 import { renderReadme, updateReadme } from './lib/readme.js';
 import { startRelay, stopRelay, type Relay } from './lib/relay.js';
 import { flag, num, opt } from './lib/options.js';
@@ -160,11 +160,17 @@ async function main(): Promise<void> {
   console.log(`listen backlog: somaxconn ${SOMAXCONN}; nginx listen backlog=${BACKLOG}; supervisor ${backlogVar ? `${backlogVar}=${BACKLOG}` : 'no backlog variable yet (its built-in default)'}`);
   if (!USE_NGINX) console.log(NGINX ? 'nginx: disabled by --no-nginx' : NGINX_HINT);
   if (!H2LOAD) console.log(H2LOAD_HINT);
+  const caCost = nodeBootCost();
+  if (caCost) {
+    console.log(
+      `NODE_EXTRA_CA_CERTS is set here: Node reads that bundle at every start (node -e 0: ${f(caCost.withMs, 0)} ms with it, ${f(caCost.withoutMs, 0)} ms without); bench supervisors run without it, as in the image`,
+    );
+  }
   if (process.env.NIM_PROXY_WORKERS) console.log(`NIM_PROXY_WORKERS=${process.env.NIM_PROXY_WORKERS} from your environment applies where a phase does not set it`);
 
   const results: Record<string, unknown> = {
     timestamp: new Date().toISOString(),
-    machine: { cores: CORES, cpuModel: os.cpus()[0]?.model, node: process.version, platform: `${os.type()} ${os.release()}`, memMiB: Math.round(os.totalmem() / 1048576), loadAverageAtStart: load },
+    machine: { cores: CORES, cpuModel: os.cpus()[0]?.model, node: process.version, platform: `${os.type()} ${os.release()}`, memMiB: Math.round(os.totalmem() / 1048576), loadAverageAtStart: load, nodeExtraCaCertsBootMs: caCost ?? null },
     supervisorEntry: path.relative(repoRoot, entry),
     gitCommit: spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).stdout?.trim(),
     options: { phases: [...PHASES], rounds: ROUNDS, requests: REQUESTS, concurrency: CONCURRENCY, streams: STREAMS, tokens: TOKENS, tokenMs: TOKEN_MS, workers: WORKER_LEVELS, burst: BURST, burstRounds: BURST_ROUNDS, burstTokenMs: BURST_TOKEN_MS, burstTokens: BURST_TOKENS, backlog: BACKLOG, backlogVariable: backlogVar ?? null, launches: LAUNCHES, nginx: USE_NGINX ? NGINX : null, h2load: H2LOAD ?? null },
@@ -175,18 +181,23 @@ async function main(): Promise<void> {
 
   // ---------- start-up first, while nothing else of ours runs
   if (PHASES.has('startup')) {
-    console.log(`\nstartup: ${LAUNCHES} launches, launch → engine spawned (stub vllm's own clock)`);
+    console.log(`\nstartup: ${LAUNCHES} launches, launch → engine spawned (stub vllm's own clock); each beside Node spawning it at once (bench/spawn-floor.ts)`);
     const ms: number[] = [];
+    const floor: number[] = [];
     for (let i = 0; i < LAUNCHES && Date.now() < BENCH_DEADLINE; i++) {
       const s = await startSupervisor(env, { label: `startup${i}`, tokenMs: 0, waitReady: false, raiseNofile: false });
       ms.push(s.launchToEngineMs);
-      console.log(`  launch ${i + 1}: ${f(s.launchToEngineMs, 0)} ms`);
       await stopSupervisor(s);
+      const n = await startSupervisor(env, { label: `floor${i}`, tokenMs: 0, spawnFloor: true, raiseNofile: false });
+      floor.push(n.launchToEngineMs);
+      await stopSupervisor(n);
+      console.log(`  launch ${i + 1}: ${f(s.launchToEngineMs, 0)} ms (Node floor ${f(n.launchToEngineMs, 0)} ms)`);
     }
     const med = median(ms);
-    results.startup = { launchToEngineSpawnedMs: ms, median: med, min: Math.min(...ms), max: Math.max(...ms) };
-    lines.push('', `startup: launch → engine spawned, ${ms.length} launches: median ${f(med, 0)} ms (min ${f(Math.min(...ms), 0)}, max ${f(Math.max(...ms), 0)})`);
-    targets.push({ name: `Start-up: launch → engine spawned (median of ${ms.length})`, figure: `${f(med, 0)} ms`, limit: '< 200 ms', met: med < 200 });
+    const floorMed = median(floor);
+    results.startup = { launchToEngineSpawnedMs: ms, median: med, min: Math.min(...ms), max: Math.max(...ms), nodeFloorMs: floor, nodeFloorMedian: floorMed };
+    lines.push('', `startup: launch → engine spawned, ${ms.length} launches: median ${f(med, 0)} ms (min ${f(Math.min(...ms), 0)}, max ${f(Math.max(...ms), 0)}); Node spawning it at once: median ${f(floorMed, 0)} ms`);
+    targets.push({ name: `Start-up: launch → engine spawned (median of ${ms.length})`, figure: `${f(med, 0)} ms (Node spawning it at once: ${f(floorMed, 0)} ms)`, limit: '< 200 ms', met: med < 200 });
   }
 
   // ---------- CPU per non-streaming request

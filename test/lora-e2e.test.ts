@@ -106,12 +106,18 @@ describe('a supervisor serving LoRA adapters from NIM_PEFT_SOURCE', () => {
     }
     await waitFor(async () => (await modelIds(sup)).includes('math'), { timeoutMs: 15_000, what: 'math in /v1/models' });
     // The engine was only ever asked to load it whole: every load request it saw succeeded.
-    // (The simulator's access log, relayed by the supervisor, shows each request the engine got.)
-    const loads = sup
-      .logs()
-      .map((r) => String(r.msg))
-      .flatMap((m) => m.match(/"POST \/v1\/load_lora_adapter HTTP\/1\.1" \d+/g) ?? []);
-    assert.ok(loads.length >= 1);
+    // (The simulator's access log, relayed by the supervisor, shows each request the engine got; its
+    // line can reach the supervisor's output just after /v1/models lists the adapter.)
+    const loads = await waitFor(
+      () => {
+        const seen = sup
+          .logs()
+          .map((r) => String(r.msg))
+          .flatMap((m) => m.match(/"POST \/v1\/load_lora_adapter HTTP\/1\.1" \d+/g) ?? []);
+        return seen.length >= 1 ? seen : undefined;
+      },
+      { timeoutMs: 5_000, what: "the engine's access-log line for loading math" },
+    );
     assert.ok(loads.every((l) => l.endsWith(' 200')), loads.join('\n'));
     const loaded = sup.logs().filter((r) => r.msg === 'LoRA adapter math loaded');
     assert.equal(loaded.length, 1);

@@ -2,6 +2,7 @@
 // with a stub `vllm` first on PATH that records the engine's pid and start time
 // (then execs the real bin/vllm, the simulator). No `nvidia-smi` is added: on this
 // project's machines there is none, and the supervisor selects its CPU profile, as `npm start` does.
+import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import path from 'node:path';
@@ -56,6 +57,8 @@ export interface SupervisorOptions {
   /** The listen backlog, set through the supervisor's backlog variable when it has one. */
   backlog?: number;
   extraEnv?: NodeJS.ProcessEnv;
+  /** Launch bench/spawn-floor.js instead (Node spawning the engine at once: the start-up floor); implies waitReady false. */
+  spawnFloor?: boolean;
   /** Wait for /v1/health/ready (default true). */
   waitReady?: boolean;
   raiseNofile?: boolean;
@@ -153,6 +156,10 @@ export function benchSupervisorEnv(repoRoot: string, port: number, tokenMs: numb
     VLLM_SIM_MAX_CONCURRENCY: '100000',
   };
   delete e.FAKE_NVIDIA_SMI;
+  // A machine's own CA bundle for its egress proxy (a CI sandbox sets one): Node reads and parses it
+  // at every start, before any of the supervisor's code runs (nodeBootCost measures it). An image
+  // does not set it; bench supervisors and the start-up floor run as there.
+  delete e.NODE_EXTRA_CA_CERTS;
   return e;
 }
 
@@ -170,14 +177,16 @@ export function supervisorEnv(env: BenchEnv, port: number, o: SupervisorOptions,
 let seq = 0;
 export async function startSupervisor(env: BenchEnv, o: SupervisorOptions): Promise<Supervisor> {
   const entry = supervisorEntry(env.repoRoot);
-  const { command, args } = launchCommand(entry);
+  const { command, args } = o.spawnFloor
+    ? { command: process.execPath, args: [path.join(env.repoRoot, 'dist', 'bench', 'spawn-floor.js')] }
+    : { ...launchCommand(entry), args: [...launchCommand(entry).args, 'serve'] };
   const port = await findFreePort();
   const stampFile = path.join(env.tmpDir, `engine-${o.label}-${seq++}.stamp`);
   writeFileSync(stampFile, '');
   const backlogVar = o.backlog !== undefined ? await backlogVariable(env.repoRoot) : undefined;
   const e = supervisorEnv(env, port, o, stampFile, backlogVar);
   const t0 = Date.now();
-  const proc = startChild(`supervisor-${o.label}`, command, [...args, 'serve'], { env: e, raiseNofile: o.raiseNofile ?? true });
+  const proc = startChild(`supervisor-${o.label}`, command, args, { env: e, raiseNofile: o.raiseNofile ?? true });
   const stamp = await waitFor(
     `the engine of supervisor-${o.label} to start`,
     () => {
@@ -202,7 +211,7 @@ export async function startSupervisor(env: BenchEnv, o: SupervisorOptions): Prom
     engineTree: { root: stamp.pid, exclude: [] },
     stampFile,
   };
-  if (o.waitReady === false) return sup;
+  if (o.waitReady === false || o.spawnFloor) return sup;
   sup.enginePort = await waitFor('the engine port', () => enginePortOf(stamp.pid), 10_000, 5);
   await waitFor(
     `supervisor-${o.label} ready`,
@@ -234,4 +243,27 @@ export async function stopSupervisor(s: Supervisor): Promise<void> {
     }
   }
   orphanWatch.delete(s.enginePid);
+}
+
+/**
+ * What NODE_EXTRA_CA_CERTS (when this environment sets it) adds to every Node start: medians of
+ * `node -e 0` wall time, ms, with and without it (5 runs each, interleaved). Undefined when unset.
+ */
+export function nodeBootCost(): { withMs: number; withoutMs: number } | undefined {
+  if (!process.env.NODE_EXTRA_CA_CERTS) return undefined;
+  const without = { ...process.env };
+  delete without.NODE_EXTRA_CA_CERTS;
+  const time = (env: NodeJS.ProcessEnv): number => {
+    const t0 = performance.now();
+    spawnSync(process.execPath, ['-e', '0'], { env, stdio: 'ignore' });
+    return performance.now() - t0;
+  };
+  const withMs: number[] = [];
+  const withoutMs: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    withMs.push(time(process.env));
+    withoutMs.push(time(without));
+  }
+  const med = (xs: number[]): number => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  return { withMs: med(withMs), withoutMs: med(withoutMs) };
 }

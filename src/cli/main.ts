@@ -1,10 +1,8 @@
 #!/usr/bin/env node
 // `nim-supervisor <command>`: the container entrypoint. `serve` is the default
 // command. Every failure ends here as one clear line and a documented exit code.
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { ConfigError, describeError, exitCodeOf } from '../errors.js';
-import { packageRoot } from '../config/paths.js';
+import { supervisorVersion } from '../config/paths.js';
 import { PROXY_WORKER_ENV } from '../workers/marker.js';
 
 interface Command {
@@ -34,11 +32,6 @@ const COMMANDS: Record<string, Command> = {
     run: async (args) => (await import('./select-profile.js')).selectProfileCommand(args),
   },
 };
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 function usage(): string {
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(22)}${c.summary}`);
@@ -71,7 +64,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (first === '-v' || first === '--version') {
-    process.stdout.write(`${version()}\n`);
+    process.stdout.write(`${supervisorVersion()}\n`);
     return 0;
   }
   // Like NIM's entrypoint, no command (or only options) means serve.

@@ -1,12 +1,10 @@
 // `nim-supervisor serve`: the main job. Detect, select, spawn the engine on a
 // private loopback port, serve the public port, and shut everything down in
 // order on SIGTERM/SIGINT or when the engine fails.
-import http from 'node:http';
-import https from 'node:https';
-import type net from 'node:net';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { loadConfig, packageRoot, type Config } from '../config/env.js';
+import type http from 'node:http';
+import type https from 'node:https';
+import { loadConfig, type Config } from '../config/env.js';
+import { supervisorVersion } from '../config/paths.js';
 import { clusterRole } from '../cluster/role.js';
 import { buildEngineCommand, ENGINE_HOST, formatCommandLine } from '../engine/argv.js';
 import { EngineVersion } from '../engine/engine-version.js';
@@ -14,19 +12,23 @@ import { checkCudaCompatibility, imageCudaVersion } from '../hardware/cuda-compa
 import { engineEndpoint } from '../engine/endpoint.js';
 import { Lifecycle } from '../engine/lifecycle.js';
 import { findFreePort } from '../engine/port.js';
-import type { SupervisionOutcome } from '../engine/supervisor.js';
+import { EngineSupervisor, type SupervisionOutcome } from '../engine/supervisor.js';
+import { detectHardware } from '../hardware/detect.js';
+import { proxyWorkerCount } from '../workers/policy.js';
+import { planLaunch } from './plan.js';
 import { ConfigError, describeError, exitCodeOf } from '../errors.js';
-import { createLogger, type Logger } from '../log/logger.js';
+import { createDeferredLogger } from '../log/deferred.js';
+import type { Logger } from '../log/source.js';
 import { shortId } from '../log/lists.js';
 import { createRedactor, secretValues } from '../log/redact.js';
 import { findExecutable } from '../process/executable.js';
 import { closeServer } from '../server/close-server.js';
-import { Edge } from '../edge/edge-server.js';
+import type { Edge } from '../edge/edge-server.js';
 import { createCors } from '../server/cors.js';
 import { sendError } from '../server/errors.js';
-import { loadTlsOptions } from '../server/tls.js';
+import { bindPublicPort, checkPublicTimeouts, type PublicListener } from '../server/public-listener.js';
 import { InflightTracker } from '../server/inflight.js';
-import { bootUpgradeHandler, type UpgradeHandler } from '../server/upgrade.js';
+import type { UpgradeHandler } from '../server/upgrade.js';
 import { engineNotFoundHint } from './hints.js';
 import { publicUrl, StartupReport } from './startup-report.js';
 import type { BootStatus } from '../model-free/download-phase.js';
@@ -48,57 +50,9 @@ function loadRuntime() {
   ]);
 }
 
-/**
- * What serve needs before the engine is spawned, beyond this module. Requested
- * before the configuration is parsed, so their files are read meanwhile
- * (each awaited import would otherwise be a round trip of its own).
- */
-function loadStartupModules() {
-  const modules = {
-    detect: import('../hardware/detect.js'),
-    plan: import('./plan.js'),
-    engine: import('../engine/supervisor.js'),
-    policy: import('../workers/policy.js'),
-  };
-  // Each is awaited where needed; none may become an unhandled rejection if start-up fails first.
-  for (const m of Object.values(modules)) m.catch(() => undefined);
-  return modules;
-}
-type StartupModules = ReturnType<typeof loadStartupModules>;
 
 /** Two identical signals this close together are one event delivered twice (see onSignal). */
 const DUPLICATE_SIGNAL_MS = 1000;
-
-/** The supervisor's version (package.json): /v1/version, and service.version of the spans of every process. */
-export function supervisorVersion(): string {
-  return (JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
-}
-
-export function listen(server: net.Server, config: Config): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException): void => {
-      server.off('listening', onListening);
-      if (err.code === 'EADDRINUSE') {
-        reject(
-          new ConfigError(`port ${config.serverPort} on ${config.serverHost} is already in use`, {
-            hint: 'stop whatever listens there or set NIM_SERVER_PORT to a free port',
-          }),
-        );
-      } else if (err.code === 'EACCES') {
-        reject(new ConfigError(`not allowed to listen on port ${config.serverPort}`, { hint: 'use NIM_SERVER_PORT >= 1024 or grant the capability' }));
-      } else {
-        reject(new ConfigError(`cannot listen on ${config.serverHost}:${config.serverPort}: ${err.message}`, { hint: 'check NIM_SERVER_HOST and NIM_SERVER_PORT' }));
-      }
-    };
-    const onListening = (): void => {
-      server.off('error', onError);
-      resolve();
-    };
-    server.once('error', onError);
-    server.once('listening', onListening);
-    server.listen({ port: config.serverPort, host: config.serverHost, backlog: config.listenBacklog });
-  });
-}
 
 export const SERVE_USAGE = `Usage: nim-supervisor serve [--dry-run [--json]] [--vllm-flag value …]
        nim-supervisor nim-serve …   (the same; NIM 2.x's name)
@@ -121,68 +75,20 @@ export async function serveCommand(args: string[]): Promise<number> {
     const { selectProfileCommand } = await import('./select-profile.js');
     return await selectProfileCommand(args.filter((a) => a !== '--dry-run'));
   }
-  const modules = loadStartupModules();
   const config = loadConfig(process.env, args);
-  const logger = createLogger({ level: config.logLevel, jsonl: config.jsonlLogging });
+  // pino loads once the engine is spawned; records made before are held until then (log/deferred.ts).
+  const log = createDeferredLogger({ level: config.logLevel, jsonl: config.jsonlLogging });
+  const logger = log.logger;
   for (const w of config.warnings) logger.warn(w);
   try {
-    return await serve(config, logger, modules);
+    return await serve(config, logger, log.load);
   } catch (err) {
+    await log.load();
     // main() prints the closing `nim-supervisor: error: …` line on stderr. JSON-lines
     // deployments also get it as the last record; a terminal gets it once.
     if (config.jsonlLogging) logger.fatal({ exitCode: exitCodeOf(err) }, describeError(err));
     throw err;
   }
-}
-
-/** The public server's timeouts and TLS files, checked (a ConfigError, exit 2); its TLS options, or undefined for HTTP. */
-export function checkPublicServer(config: Config): https.ServerOptions | undefined {
-  if (config.headersTimeoutMs > config.requestTimeoutMs) {
-    throw new ConfigError(
-      `NIM_HEADERS_TIMEOUT (${config.headersTimeoutMs / 1000} s) is longer than NIM_REQUEST_TIMEOUT (${config.requestTimeoutMs / 1000} s)`,
-      { hint: 'the whole request cannot take less time than its headers' },
-    );
-  }
-  return loadTlsOptions(config.tls);
-}
-
-/** node:http's limits for the public port (slowloris, whole request, idle keep-alive). */
-function publicServerOptions(config: Config): http.ServerOptions {
-  return {
-    headersTimeout: config.headersTimeoutMs, // slowloris: headers must arrive in time
-    requestTimeout: config.requestTimeoutMs, // and the whole request, body included
-    keepAliveTimeout: config.keepAliveTimeoutMs,
-    // Node checks those timeouts on this interval (default 30 s): check often enough to enforce them.
-    connectionsCheckingInterval: Math.max(100, Math.min(1000, config.headersTimeoutMs / 2)),
-  };
-}
-
-/** A health-only public server (a multi-node worker): HTTP, or HTTPS per NIM_SSL_MODE. */
-function createPublicServer(config: Config, handler: http.RequestListener): http.Server {
-  const tls = checkPublicServer(config);
-  const options = publicServerOptions(config);
-  const server = tls ? https.createServer({ ...options, ...tls }, handler) : http.createServer(options, handler);
-  if (config.maxConnections > 0) server.maxConnections = config.maxConnections;
-  return server;
-}
-
-/**
- * The public port (src/edge): TLS per NIM_SSL_MODE is terminated by the edge;
- * inference requests take its fast path, the rest `handler` on node:http
- * (which never listens itself). Listen with `listen(edge.server, config)`.
- */
-export function createPublicEdge(config: Config, handler: http.RequestListener): { edge: Edge; server: http.Server } {
-  const tls = checkPublicServer(config);
-  const server = http.createServer(publicServerOptions(config), handler);
-  const edge = new Edge({
-    fallback: server,
-    tls,
-    headersTimeoutMs: config.headersTimeoutMs,
-    requestTimeoutMs: config.requestTimeoutMs,
-    keepAliveTimeoutMs: config.keepAliveTimeoutMs,
-    maxConnections: config.maxConnections,
-  });
-  return { edge, server };
 }
 
 /**
@@ -214,18 +120,39 @@ function bootHandler(lifecycle: Lifecycle, boot: BootStatus): http.RequestListen
   };
 }
 
-async function serve(config: Config, logger: Logger, modules: StartupModules): Promise<number> {
+/** The public port's HTTP stack (server/public-port.ts): the edge (one process) and the node:http server behind it. */
+interface PublicStack {
+  edge: Edge | undefined;
+  server: http.Server;
+}
+
+/**
+ * How long start-up may take before the engine is spawned, ms, before the
+ * public port's HTTP stack and pino are loaded anyway: until then connections
+ * wait and records are held.
+ */
+const PUBLIC_STACK_WAIT_MS = 100;
+
+/**
+ * Everything `serve` does, in order. `loadLogger` loads pino for `logger`
+ * (log/deferred.ts): called once the engine is spawned, records wait till then.
+ */
+async function serve(config: Config, logger: Logger, loadLogger: () => Promise<void>): Promise<number> {
   // Secrets from the environment are masked in everything the engine prints.
   const redact = createRedactor(secretValues(process.env, [config.apiKey]));
   // Multi-node (LWS_GROUP_SIZE > 1): a worker only runs its Ray node and the health probes (src/cluster).
   const role = clusterRole(config.cluster);
   if (role.kind === 'worker') {
-    const { serveWorker } = await import('../cluster/worker.js');
+    await loadLogger();
+    const [{ serveWorker }, { createPublicServer }, { listen }] = await Promise.all([
+      import('../cluster/worker.js'),
+      import('../server/public-port.js'),
+      import('../server/public-listener.js'),
+    ]);
     return await serveWorker({ config, logger, role, redact, createServer: createPublicServer, listen });
   }
   // Start-up order keeps "launch → engine spawned" short: nvidia-smi starts first and
   // runs while the planning modules load; the HTTP app loads while the engine loads.
-  const { detectHardware } = await modules.detect;
   const detection = detectHardware({
     cudaVisibleDevices: config.cudaVisibleDevices,
     nvidiaVisibleDevices: config.nvidiaVisibleDevices,
@@ -233,9 +160,6 @@ async function serve(config: Config, logger: Logger, modules: StartupModules): P
     host: 'os',
     driver: true,
   });
-  // While nvidia-smi runs (a child process), what planning and spawning need finishes loading.
-  const planning = modules.plan;
-  const engineModule = modules.engine;
 
   // The public port opens at once: liveness answers from now on, and a port in use fails fast (exit 2,
   // before any engine is spawned).
@@ -262,20 +186,9 @@ async function serve(config: Config, logger: Logger, modules: StartupModules): P
   };
   // NIM_PROXY_WORKERS > 1: worker processes serve the public port; this process serves the app
   // below on a private Unix socket for what they pass on, and supervises the engine (src/workers).
-  const proxyWorkers = (await modules.policy).proxyWorkerCount(config.proxyWorkers);
-  if (proxyWorkers.count > 1) checkPublicServer(config); // the workers open the port: fail here, before any is forked
-  const workers =
-    proxyWorkers.count > 1
-      ? new (await import('../workers/primary.js')).ProxyWorkers({ config, logger, count: proxyWorkers.count, lifecycle })
-      : undefined;
-  // One process: the edge on the public port (inference on its fast path, the rest on `server`).
-  const publicEdge = workers ? undefined : createPublicEdge(config, (req, res) => handler(req, res));
-  const edge = publicEdge?.edge;
-  const server = workers ? workers.createServer((req, res) => handler(req, res)) : publicEdge!.server;
-  // Every request with an Upgrade header comes here instead (upgrade.ts decides what it gets).
-  let upgrade: UpgradeHandler = bootUpgradeHandler(server);
-  server.on('upgrade', (req: http.IncomingMessage, socket, head: Buffer) => upgrade(req, socket, head));
+  const proxyWorkers = proxyWorkerCount(config.proxyWorkers);
   const scheme = config.tls.mode === 'DISABLED' ? 'http' : 'https';
+  let workers: import('../workers/primary.js').ProxyWorkers | undefined;
   const servingOn = (): void =>
     logger.info(
       {
@@ -287,12 +200,45 @@ async function serve(config: Config, logger: Logger, modules: StartupModules): P
       },
       `serving on ${scheme}://${config.serverHost}:${config.serverPort}${workers ? ` with ${workers.count} proxy workers (${proxyWorkers.why})` : ''}`,
     );
-  // The workers start while planning runs; the engine is spawned only once they all listen.
-  const workersListening = workers?.start(server);
-  workersListening?.catch(() => undefined); // awaited below
-  if (edge) {
-    await listen(edge.server, config);
+  // One process: the public port is bound now, with only node:net loaded (a port in use is exit 2
+  // before any engine is spawned); its HTTP stack (openPublicStack) is loaded once the engine is
+  // spawned, or sooner when start-up waits on something else first. Connections wait meanwhile.
+  let listener: PublicListener | undefined;
+  let publicTls: https.ServerOptions | undefined;
+  if (proxyWorkers.count > 1) {
+    const [{ checkPublicServer }, { ProxyWorkers }] = await Promise.all([import('../server/public-port.js'), import('../workers/primary.js')]);
+    checkPublicServer(config); // the workers open the port: fail here, before any is forked
+    workers = new ProxyWorkers({ config, logger, count: proxyWorkers.count, lifecycle });
+  } else {
+    checkPublicTimeouts(config);
+    publicTls = config.tls.mode === 'DISABLED' ? undefined : (await import('../server/tls.js')).loadTlsOptions(config.tls);
+    listener = await bindPublicPort(config);
     servingOn();
+  }
+  // Every request with an Upgrade header comes to `upgrade` (server/upgrade.ts decides what it gets).
+  let upgrade: UpgradeHandler | undefined;
+  let stack: Promise<PublicStack> | undefined;
+  const openPublicStack = (): Promise<PublicStack> =>
+    (stack ??= (async () => {
+      const [{ createPublicEdge }, { bootUpgradeHandler }] = await Promise.all([import('../server/public-port.js'), import('../server/upgrade.js')]);
+      // One process: the edge on the bound port (inference on its fast path, the rest on `server`).
+      const publicEdge = workers ? undefined : createPublicEdge(config, (req, res) => handler(req, res), { listener: listener!, tls: publicTls });
+      const server = workers ? workers.createServer((req, res) => handler(req, res)) : publicEdge!.server;
+      upgrade = bootUpgradeHandler(server);
+      server.on('upgrade', (req: http.IncomingMessage, socket, head: Buffer) => upgrade!(req, socket, head));
+      return { edge: publicEdge?.edge, server };
+    })());
+  // Whatever start-up waits on before the spawn (a slow nvidia-smi, proxy workers, a model download),
+  // the port is served and records are written as they come meanwhile.
+  const notDeferred = (): Promise<unknown> => Promise.all([openPublicStack(), loadLogger()]);
+  const openSoon = setTimeout(() => notDeferred().catch(() => undefined), PUBLIC_STACK_WAIT_MS);
+  openSoon.unref();
+  let workersListening: Promise<void> | undefined;
+  if (workers) {
+    // The workers start while planning runs; the engine is spawned only once they all listen.
+    await loadLogger();
+    workersListening = workers.start((await openPublicStack()).server);
+    workersListening.catch(() => undefined); // awaited below
   }
   // NIM_HEALTH_PORT: live/ready also on a plain-HTTP port, answered by the same handler as the public port's.
   const healthServer =
@@ -305,7 +251,6 @@ async function serve(config: Config, logger: Logger, modules: StartupModules): P
         });
   if (healthServer) logger.info({ port: config.healthPort }, `health endpoints also on http://${config.serverHost}:${config.healthPort}`);
 
-  const { planLaunch } = await planning;
   const plan = await planLaunch(config, {
     detect: async () => {
       const inventory = await detection;
@@ -332,6 +277,7 @@ async function serve(config: Config, logger: Logger, modules: StartupModules): P
   // Model-free: fetch what the cache lacks before the engine starts (readiness shows `downloading`).
   let download: DownloadProgress | undefined;
   if (plan.prepared) {
+    await notDeferred(); // readiness, metrics and the log show the download's progress
     const { runDownloadPhase } = await import('../model-free/download-phase.js');
     download = await runDownloadPhase({ config, prepared: plan.prepared, lifecycle, logger, boot });
   }
@@ -364,7 +310,6 @@ async function serve(config: Config, logger: Logger, modules: StartupModules): P
       : undefined;
   logger.info({ command: redact(formatCommandLine(command)) }, 'engine command');
 
-  const { EngineSupervisor } = await engineModule;
   const supervisor = new EngineSupervisor({
     command: resolved,
     host: ENGINE_HOST,
@@ -461,6 +406,9 @@ async function serve(config: Config, logger: Logger, modules: StartupModules): P
   } else {
     supervisor.start();
   }
+  // Spawned (or waiting on the Ray cluster): now the public port's HTTP stack and pino.
+  clearTimeout(openSoon);
+  const [{ edge, server }] = await Promise.all([openPublicStack(), loadLogger()]);
 
   // The full HTTP app, loaded while the engine loads the model.
   const [

@@ -6,7 +6,7 @@ import { ConfigError } from '../errors.js';
 import { findExecutable } from '../process/executable.js';
 import { OutputLog } from '../process/output-log.js';
 import { SupervisedProcess } from '../process/supervised-process.js';
-import { sourceLogger, type Logger } from '../log/logger.js';
+import { sourceLogger, type Logger } from '../log/source.js';
 import type { Redact } from '../log/redact.js';
 
 /** The `ray` executable (NIM_RAY_COMMAND), resolved before anything starts; a ConfigError (exit 2) when missing. */

@@ -1,5 +1,5 @@
 // Where the package's own files live (manifests/ and profiles/ under its root).
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -21,3 +21,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 /** The repository (or installed package) root: manifests/ and profiles/ live here. */
 export const packageRoot = findPackageRoot(here) ?? path.resolve(here, '..', '..', '..');
 export const DEFAULT_MANIFEST = path.join(packageRoot, 'manifests', 'nemotron-3-content-safety.yaml');
+
+/** The supervisor's version (package.json): --version, /v1/version, and service.version of every process's spans. */
+export function supervisorVersion(): string {
+  return (JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
+}

@@ -10,6 +10,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { ClientConnection, ConnPhase, type ConnectionHost } from './client-connection.js';
 import type { FastProxy } from './fast-proxy.js';
+import type { PublicListener } from '../server/public-listener.js';
 
 export interface EdgeOptions {
   /** Serves every connection the fast path does not (never listens itself). */
@@ -23,6 +24,12 @@ export interface EdgeOptions {
   maxConnections: number;
   /** Largest request head (bytes) the fast path reads; longer ones are node:http's to refuse (431). */
   maxHeadBytes?: number;
+  /**
+   * The port, already bound (serve binds it before the engine is spawned): its
+   * connections are served from now on and `server` is its net.Server. Without
+   * it the edge makes its own server, to listen with `listen` (proxy workers).
+   */
+  listener?: PublicListener | undefined;
 }
 
 export class Edge implements ConnectionHost {
@@ -42,13 +49,23 @@ export class Edge implements ConnectionHost {
     // listens, so tell it to (http.Server's 'listening' handler does exactly that).
     this.#fallback.emit('listening');
     const onConnection = (socket: net.Socket): void => this.#accept(socket);
-    this.server = opts.tls
-      ? tls.createServer({ ...opts.tls, allowHalfOpen: true, noDelay: true }, onConnection)
-      : net.createServer({ allowHalfOpen: true, noDelay: true }, onConnection);
-    if (opts.maxConnections > 0) this.server.maxConnections = opts.maxConnections;
-    if (opts.tls) {
-      // A failed handshake is the client's problem, not the server's.
-      this.server.on('tlsClientError', (_err, socket) => socket.destroy());
+    const tlsServer = opts.tls ? tls.createServer({ ...opts.tls, allowHalfOpen: true, noDelay: true }, onConnection) : undefined;
+    // A failed handshake is the client's problem, not the server's.
+    tlsServer?.on('tlsClientError', (_err, socket) => socket.destroy());
+    if (opts.listener) {
+      // The listener's sockets come paused: TLS takes each over before a byte is read; plain ones are resumed here.
+      this.server = opts.listener.server;
+      opts.listener.attach(
+        tlsServer
+          ? (socket) => tlsServer.emit('connection', socket)
+          : (socket) => {
+              this.#accept(socket);
+              socket.resume();
+            },
+      );
+    } else {
+      this.server = tlsServer ?? net.createServer({ allowHalfOpen: true, noDelay: true }, onConnection);
+      if (opts.maxConnections > 0) this.server.maxConnections = opts.maxConnections;
     }
   }
 

@@ -1,7 +1,7 @@
 // Readiness of the engine, as vLLM defines it: `/health` answers 200 and
 // `/v1/models` lists a model we asked it to serve (any of its served names:
 // vLLM's --served-model-name takes several and lists each).
-import http from 'node:http';
+import type http from 'node:http';
 import { markOwnAgent } from './own-requests.js';
 
 export interface ProbeResult {
@@ -15,13 +15,19 @@ export interface ProbeResult {
 // Probes use their own agent without keep-alive so they never compete with the
 // proxy's pooled connections and never hold a socket the engine wants to close.
 // Marked as our own: the engine's access-log lines for probes stay out of the INFO log.
-const probeAgent = markOwnAgent(new http.Agent({ keepAlive: false }));
+// node:http is loaded by the first probe, after the engine is spawned: serve's
+// start-up path (launch → engine spawned) does not wait for it.
+let client: Promise<{ get: typeof http.get; agent: http.Agent }> | undefined;
+function httpClient(): Promise<{ get: typeof http.get; agent: http.Agent }> {
+  return (client ??= import('node:http').then((h) => ({ get: h.get, agent: markOwnAgent(new h.Agent({ keepAlive: false })) })));
+}
 
 class ProbeTimeout extends Error {}
 
-function get(url: URL, timeoutMs: number, headers: Record<string, string>): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: probeAgent, timeout: timeoutMs, headers }, (res) => {
+async function get(url: URL, timeoutMs: number, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  const { get: httpGet, agent } = await httpClient();
+  return await new Promise((resolve, reject) => {
+    const req = httpGet(url, { agent, timeout: timeoutMs, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));

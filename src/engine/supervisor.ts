@@ -9,7 +9,7 @@
 // end-to-end ones.
 import { EventEmitter } from 'node:events';
 import { EngineError } from '../errors.js';
-import { sourceLogger, type Logger } from '../log/logger.js';
+import { sourceLogger, type Logger } from '../log/source.js';
 import type { Redact } from '../log/redact.js';
 import { describeExit, exitCodeForExit, type ProcessExit } from '../process/exit.js';
 import { OutputLog } from '../process/output-log.js';

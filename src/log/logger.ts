@@ -11,8 +11,10 @@
 import { Writable } from 'node:stream';
 import { pino, type Logger, type DestinationStream } from 'pino';
 import type { LogLevel } from '../config/env.js';
+import { registerRoot, sourceLogger } from './source.js';
 
 export type { Logger } from 'pino';
+export { isJsonl, sourceLogger } from './source.js';
 
 export interface LoggerOptions {
   level: LogLevel;
@@ -67,40 +69,43 @@ function readableStream(out: NodeJS.WritableStream): DestinationStream {
   });
 }
 
-// Each logger's root, so a logger for another source is a sibling rather than a
-// child: pino writes a child's bindings after its parent's, and a second
-// `source` key would make every JSON line carry two.
-const roots = new WeakMap<Logger, Logger>();
-// Roots that write JSON lines (engine lines are then split into NIM's fields).
-const jsonlRoots = new WeakSet<Logger>();
+/**
+ * When set, the time every record gets (ms since the epoch) instead of now:
+ * records held before pino was loaded (log/deferred.ts) keep the time they were made.
+ */
+let recordTime: number | undefined;
 
-/** Whether `logger` writes JSON lines (NIM_JSONL_LOGGING). */
-export function isJsonl(logger: Logger): boolean {
-  return jsonlRoots.has(roots.get(logger) ?? logger);
+/** Run `write` with every record it makes stamped `atMs` (ms since the epoch). */
+export function withRecordTime(atMs: number, write: () => void): void {
+  recordTime = atMs;
+  try {
+    write();
+  } finally {
+    recordTime = undefined;
+  }
 }
 
+/** The supervisor's logger: records carry `source: "supervisor"`. */
 export function createLogger(opts: LoggerOptions): Logger {
+  return sourceLogger(createRootLogger(opts), 'supervisor');
+}
+
+/** The root logger (no `source` yet) that createLogger's and sourceLogger's loggers write through. */
+export function createRootLogger(opts: LoggerOptions): Logger {
   const out = opts.destination ?? process.stdout;
   const dest = opts.jsonl ? (out as DestinationStream) : readableStream(out);
   const root = pino(
     {
       level: opts.level,
       base: {},
-      timestamp: pino.stdTimeFunctions.isoTime,
+      // pino.stdTimeFunctions.isoTime, but a held record keeps its own time.
+      timestamp: () => `,"time":"${new Date(recordTime ?? Date.now()).toISOString()}"`,
       messageKey: MESSAGE_KEY,
       // NIM's JSONL format names the level, not a number, with Python's names (WARNING, CRITICAL).
       formatters: opts.jsonl ? { level: (label) => ({ level: JSONL_LEVELS[label] ?? label.toUpperCase() }) } : {},
     },
     dest,
   );
-  if (opts.jsonl) jsonlRoots.add(root);
-  return sourceLogger(root, 'supervisor');
-}
-
-/** A logger whose records carry `source: <source>` (e.g. "engine"), writing where `logger` writes. */
-export function sourceLogger(logger: Logger, source: string): Logger {
-  const root = roots.get(logger) ?? logger;
-  const child = root.child({ source });
-  roots.set(child, root);
-  return child;
+  registerRoot(root, opts.jsonl);
+  return root;
 }

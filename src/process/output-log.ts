@@ -4,7 +4,7 @@
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { engineLineLevel, RootCauseReader, stripEnginePrefixes, type EngineLevel } from '../log/engine-lines.js';
-import { isJsonl, type Logger } from '../log/logger.js';
+import { isJsonl, type Logger } from '../log/source.js';
 import { vllmLineFields } from '../log/vllm-line.js';
 import type { Redact } from '../log/redact.js';
 
