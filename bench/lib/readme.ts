@@ -7,7 +7,7 @@ export const END = '<!-- bench:end -->';
 
 interface Results {
   timestamp: string;
-  machine: { cores: number; cpuModel?: string; node: string; loadAverageAtStart: string };
+  machine: { cores: number; cpuModel?: string; node: string; loadAverageAtStart: string; nodeExtraCaCertsBootMs?: { withMs: number; withoutMs: number } | null };
   gitCommit?: string;
   requests?: { summary: Record<string, { usPerRequest: number }> };
   events?: { summary: Record<string, { usPerEvent: number }> };
@@ -29,9 +29,13 @@ export function renderReadme(r: Results, targets: Target[]): string {
     rows.push(`| … time to first byte p99, ms | ${cell((id) => f(b[id]?.ttfbP99Ms, 0))} |`);
     rows.push(`| … peak RSS, MB (supervisor: all its processes, not the engine) | ${cell((id) => (id === 'direct' || id === 'relay' ? '—' : f(b[id]?.peakRssMB, 0)))} |`);
   }
+  const ca = r.machine.nodeExtraCaCertsBootMs;
+  const caNote = ca
+    ? ` Supervisors ran without this machine's NODE_EXTRA_CA_CERTS, as in the image (Node reads that CA bundle at every start: \`node -e 0\` took ${f(ca.withMs, 0)} ms with it, ${f(ca.withoutMs, 0)} ms without).`
+    : '';
   const t = targets.map((x) => `| ${x.name} | ${x.figure}${x.note ? ` (${x.note})` : ''} | ${x.limit} | ${x.met === null ? 'not measured' : x.met ? 'met' : '**not met**'} |`);
   return [
-    `Latest run: ${r.timestamp.slice(0, 16).replace('T', ' ')} UTC${r.gitCommit ? ` (commit ${r.gitCommit})` : ''}, ${r.machine.cores} × ${r.machine.cpuModel ?? 'CPU'}, Node ${r.machine.node}, load average ${r.machine.loadAverageAtStart} at start (a shared VM: compare columns, not runs).`,
+    `Latest run: ${r.timestamp.slice(0, 16).replace('T', ' ')} UTC${r.gitCommit ? ` (commit ${r.gitCommit})` : ''}, ${r.machine.cores} × ${r.machine.cpuModel ?? 'CPU'}, Node ${r.machine.node}, load average ${r.machine.loadAverageAtStart} at start (a shared VM: compare columns, not runs).${caNote}`,
     '',
     ...rows,
     '',
