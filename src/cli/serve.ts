@@ -2,7 +2,6 @@
 // private loopback port, serve the public port, and shut everything down in
 // order on SIGTERM/SIGINT or when the engine fails.
 import type http from 'node:http';
-import type https from 'node:https';
 import { loadConfig, type Config } from '../config/env.js';
 import { supervisorVersion } from '../config/paths.js';
 import { clusterRole } from '../cluster/role.js';
@@ -23,13 +22,11 @@ import { shortId } from '../log/lists.js';
 import { createRedactor, secretValues } from '../log/redact.js';
 import { findExecutable } from '../process/executable.js';
 import { closeServer } from '../server/close-server.js';
-import type { Edge } from '../edge/edge-server.js';
 import { createCors } from '../server/cors.js';
 import { sendError } from '../server/errors.js';
-import { bindPublicPort, checkPublicTimeouts, type PublicListener } from '../server/public-listener.js';
 import { InflightTracker } from '../server/inflight.js';
-import type { UpgradeHandler } from '../server/upgrade.js';
 import { engineNotFoundHint } from './hints.js';
+import { openPublicPort } from './serve-port.js';
 import { publicUrl, StartupReport } from './startup-report.js';
 import type { BootStatus } from '../model-free/download-phase.js';
 import type { DownloadProgress } from '../hub/progress.js';
@@ -120,19 +117,6 @@ function bootHandler(lifecycle: Lifecycle, boot: BootStatus): http.RequestListen
   };
 }
 
-/** The public port's HTTP stack (server/public-port.ts): the edge (one process) and the node:http server behind it. */
-interface PublicStack {
-  edge: Edge | undefined;
-  server: http.Server;
-}
-
-/**
- * How long start-up may take before the engine is spawned, ms, before the
- * public port's HTTP stack and pino are loaded anyway: until then connections
- * wait and records are held.
- */
-const PUBLIC_STACK_WAIT_MS = 100;
-
 /**
  * Everything `serve` does, in order. `loadLogger` loads pino for `logger`
  * (log/deferred.ts): called once the engine is spawned, records wait till then.
@@ -151,8 +135,9 @@ async function serve(config: Config, logger: Logger, loadLogger: () => Promise<v
     ]);
     return await serveWorker({ config, logger, role, redact, createServer: createPublicServer, listen });
   }
-  // Start-up order keeps "launch → engine spawned" short: nvidia-smi starts first and
-  // runs while the planning modules load; the HTTP app loads while the engine loads.
+  // Start-up order keeps "launch → engine spawned" short: nvidia-smi starts first and runs while
+  // the public port is bound and the manifest is read; pino, the port's HTTP stack and the app load
+  // once the engine is spawned (docs/architecture.md, "Start-up").
   const detection = detectHardware({
     cudaVisibleDevices: config.cudaVisibleDevices,
     nvidiaVisibleDevices: config.nvidiaVisibleDevices,
@@ -161,8 +146,6 @@ async function serve(config: Config, logger: Logger, loadLogger: () => Promise<v
     driver: true,
   });
 
-  // The public port opens at once: liveness answers from now on, and a port in use fails fast (exit 2,
-  // before any engine is spawned).
   const lifecycle = new Lifecycle();
   lifecycle.on('change', (c) => {
     // Loading and ready have their own start-up lines; a failure's reason is the closing error line.
@@ -186,70 +169,15 @@ async function serve(config: Config, logger: Logger, loadLogger: () => Promise<v
   };
   // NIM_PROXY_WORKERS > 1: worker processes serve the public port; this process serves the app
   // below on a private Unix socket for what they pass on, and supervises the engine (src/workers).
-  const proxyWorkers = proxyWorkerCount(config.proxyWorkers);
-  const scheme = config.tls.mode === 'DISABLED' ? 'http' : 'https';
-  let workers: import('../workers/primary.js').ProxyWorkers | undefined;
-  const servingOn = (): void =>
-    logger.info(
-      {
-        host: config.serverHost,
-        port: config.serverPort,
-        tls: config.tls.mode,
-        auth: config.apiKey ? 'api-key' : 'none',
-        ...(workers ? { proxyWorkers: workers.count, pids: workers.pids } : {}),
-      },
-      `serving on ${scheme}://${config.serverHost}:${config.serverPort}${workers ? ` with ${workers.count} proxy workers (${proxyWorkers.why})` : ''}`,
-    );
-  // One process: the public port is bound now, with only node:net loaded (a port in use is exit 2
-  // before any engine is spawned); its HTTP stack (openPublicStack) is loaded once the engine is
-  // spawned, or sooner when start-up waits on something else first. Connections wait meanwhile.
-  let listener: PublicListener | undefined;
-  let publicTls: https.ServerOptions | undefined;
-  if (proxyWorkers.count > 1) {
-    const [{ checkPublicServer }, { ProxyWorkers }] = await Promise.all([import('../server/public-port.js'), import('../workers/primary.js')]);
-    checkPublicServer(config); // the workers open the port: fail here, before any is forked
-    workers = new ProxyWorkers({ config, logger, count: proxyWorkers.count, lifecycle });
-  } else {
-    checkPublicTimeouts(config);
-    publicTls = config.tls.mode === 'DISABLED' ? undefined : (await import('../server/tls.js')).loadTlsOptions(config.tls);
-    listener = await bindPublicPort(config);
-    servingOn();
-  }
-  // Every request with an Upgrade header comes to `upgrade` (server/upgrade.ts decides what it gets).
-  let upgrade: UpgradeHandler | undefined;
-  let stack: Promise<PublicStack> | undefined;
-  const openPublicStack = (): Promise<PublicStack> =>
-    (stack ??= (async () => {
-      const [{ createPublicEdge }, { bootUpgradeHandler }] = await Promise.all([import('../server/public-port.js'), import('../server/upgrade.js')]);
-      // One process: the edge on the bound port (inference on its fast path, the rest on `server`).
-      const publicEdge = workers ? undefined : createPublicEdge(config, (req, res) => handler(req, res), { listener: listener!, tls: publicTls });
-      const server = workers ? workers.createServer((req, res) => handler(req, res)) : publicEdge!.server;
-      upgrade = bootUpgradeHandler(server);
-      server.on('upgrade', (req: http.IncomingMessage, socket, head: Buffer) => upgrade!(req, socket, head));
-      return { edge: publicEdge?.edge, server };
-    })());
-  // Whatever start-up waits on before the spawn (a slow nvidia-smi, proxy workers, a model download),
-  // the port is served and records are written as they come meanwhile.
-  const notDeferred = (): Promise<unknown> => Promise.all([openPublicStack(), loadLogger()]);
-  const openSoon = setTimeout(() => notDeferred().catch(() => undefined), PUBLIC_STACK_WAIT_MS);
-  openSoon.unref();
-  let workersListening: Promise<void> | undefined;
-  if (workers) {
-    // The workers start while planning runs; the engine is spawned only once they all listen.
-    await loadLogger();
-    workersListening = workers.start((await openPublicStack()).server);
-    workersListening.catch(() => undefined); // awaited below
-  }
-  // NIM_HEALTH_PORT: live/ready also on a plain-HTTP port, answered by the same handler as the public port's.
-  const healthServer =
-    config.healthPort === undefined
-      ? undefined
-      : await (await import('../server/health-port.js')).startHealthPort({
-          host: config.serverHost,
-          port: config.healthPort,
-          health: workers ? ((gated) => () => gated)(workers.gate((req, res) => handler(req, res))) : () => handler,
-        });
-  if (healthServer) logger.info({ port: config.healthPort }, `health endpoints also on http://${config.serverHost}:${config.healthPort}`);
+  const publicPort = await openPublicPort({
+    config,
+    logger,
+    lifecycle,
+    proxyWorkers: proxyWorkerCount(config.proxyWorkers),
+    handle: (req, res) => handler(req, res),
+    loadLogger,
+  });
+  const { workers, healthServer } = publicPort;
 
   const plan = await planLaunch(config, {
     detect: async () => {
@@ -266,7 +194,7 @@ async function serve(config: Config, logger: Logger, loadLogger: () => Promise<v
     selection.how,
     { profileId: profile.id, profileName: profile.name, how: selection.how, gpus: selection.gpus.map((g) => g.index) },
   );
-  report.serving(publicUrl(scheme, config.serverHost, config.serverPort), servedModelName);
+  report.serving(publicUrl(config.tls.mode === 'DISABLED' ? 'http' : 'https', config.serverHost, config.serverPort), servedModelName);
 
   // Before spawning: the image's CUDA against what the host driver supports (vLLM v0.30+ images are CUDA 13).
   if (profile.tags.device !== 'cpu') {
@@ -277,7 +205,7 @@ async function serve(config: Config, logger: Logger, loadLogger: () => Promise<v
   // Model-free: fetch what the cache lacks before the engine starts (readiness shows `downloading`).
   let download: DownloadProgress | undefined;
   if (plan.prepared) {
-    await notDeferred(); // readiness, metrics and the log show the download's progress
+    await publicPort.serve(); // readiness, metrics and the log show the download's progress
     const { runDownloadPhase } = await import('../model-free/download-phase.js');
     download = await runDownloadPhase({ config, prepared: plan.prepared, lifecycle, logger, boot });
   }
@@ -287,9 +215,9 @@ async function serve(config: Config, logger: Logger, loadLogger: () => Promise<v
     ? await (await import('../lora/index.js')).prepareLora({ config, manifest, selection, servedModelName, logger })
     : undefined;
 
-  if (workersListening) {
-    await workersListening;
-    servingOn();
+  if (publicPort.workersListening) {
+    await publicPort.workersListening;
+    publicPort.servingOn();
   }
   const port = await findFreePort(ENGINE_HOST);
   const built = buildEngineCommand({ manifest: plan.engineManifest, selection, config, host: ENGINE_HOST, port, lora: lora?.launch });
@@ -407,8 +335,7 @@ async function serve(config: Config, logger: Logger, loadLogger: () => Promise<v
     supervisor.start();
   }
   // Spawned (or waiting on the Ray cluster): now the public port's HTTP stack and pino.
-  clearTimeout(openSoon);
-  const [{ edge, server }] = await Promise.all([openPublicStack(), loadLogger()]);
+  const { edge, server } = await publicPort.serve();
 
   // The full HTTP app, loaded while the engine loads the model.
   const [
@@ -530,7 +457,7 @@ async function serve(config: Config, logger: Logger, loadLogger: () => Promise<v
     maxInflight: config.maxInflightRequests,
     cors: config.cors,
   });
-  upgrade = websockets;
+  publicPort.setUpgrade(websockets);
   report.appReady();
 
   // stop() settles `done` too, so this covers both a shutdown and an engine failure.
