@@ -125,6 +125,38 @@ test('the deferred logger: a readable (non-JSON) root, and records held at exit 
   assert.equal(rec.code, 7);
 });
 
+test('the deferred logger: records held when a signal ends start-up are written, errors and BigInts included, and the signal still ends it', () => {
+  const deferred = path.join(repoRoot, 'dist', 'src', 'log', 'deferred.js');
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    const script = `
+      import { createDeferredLogger } from ${JSON.stringify(deferred)};
+      const { logger } = createDeferredLogger({ level: 'info', jsonl: true });
+      logger.info({ big: 12345678901234567890n }, 'serving on');
+      logger.error(new Error('boom'));
+      logger.warn({ err: new TypeError('inner') }, 'with an error field');
+      process.kill(process.pid, '${signal}');
+      setTimeout(() => undefined, 5000);`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 10_000 });
+    assert.equal(r.signal, signal, `${signal}: ${r.stderr}`);
+    const recs = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(recs.map((x) => x.message), ['serving on', 'boom', 'with an error field'], signal);
+    assert.equal(recs[0]!.big, '12345678901234567890');
+    assert.deepEqual([(recs[1]!.err as Record<string, unknown>).type, (recs[1]!.err as Record<string, unknown>).message], ['Error', 'boom']);
+    assert.deepEqual([(recs[2]!.err as Record<string, unknown>).type, (recs[2]!.err as Record<string, unknown>).message], ['TypeError', 'inner']);
+  }
+  // When something else handles the signal (serve, once it is under way), the deferred logger leaves it to that.
+  const handled = `
+    import { createDeferredLogger } from ${JSON.stringify(deferred)};
+    const { logger, load } = createDeferredLogger({ level: 'info', jsonl: true });
+    process.on('SIGTERM', async () => { await load(); logger.info('stopping'); process.exit(0); });
+    logger.info('held');
+    process.kill(process.pid, 'SIGTERM');
+    setTimeout(() => undefined, 5000);`;
+  const h = spawnSync(process.execPath, ['--input-type=module', '-e', handled], { encoding: 'utf8', timeout: 10_000 });
+  assert.equal(h.status, 0, h.stderr);
+  assert.deepEqual(h.stdout.trim().split('\n').map((l) => (JSON.parse(l) as Record<string, unknown>).message), ['held', 'stopping']);
+});
+
 function config(port: number): Config {
   return { serverHost: '127.0.0.1', serverPort: port, listenBacklog: 511, maxConnections: 0 } as Config;
 }

@@ -62,6 +62,7 @@ export interface PublicPort {
 export async function openPublicPort(o: PublicPortOptions): Promise<PublicPort> {
   const { config, logger, proxyWorkers } = o;
   const scheme = config.tls.mode === 'DISABLED' ? 'http' : 'https';
+  const host = config.serverHost.includes(':') ? `[${config.serverHost}]` : config.serverHost; // an IPv6 address in a URL
   const handle: http.RequestListener = (req, res) => o.handle(req, res);
   let workers: ProxyWorkers | undefined;
   let listener: PublicListener | undefined;
@@ -84,7 +85,7 @@ export async function openPublicPort(o: PublicPortOptions): Promise<PublicPort> 
         auth: config.apiKey ? 'api-key' : 'none',
         ...(workers ? { proxyWorkers: workers.count, pids: workers.pids } : {}),
       },
-      `serving on ${scheme}://${config.serverHost}:${config.serverPort}${workers ? ` with ${workers.count} proxy workers (${proxyWorkers.why})` : ''}`,
+      `serving on ${scheme}://${host}:${config.serverPort}${workers ? ` with ${workers.count} proxy workers (${proxyWorkers.why})` : ''}`,
     );
   if (listener) servingOn();
 
@@ -118,7 +119,9 @@ export async function openPublicPort(o: PublicPortOptions): Promise<PublicPort> 
     workersListening = workers.start((await serve()).server);
     workersListening.catch(() => undefined); // the caller awaits it
   }
-  // NIM_HEALTH_PORT: live/ready also on a plain-HTTP port, answered by the same handler as the public port's.
+  // NIM_HEALTH_PORT: live/ready also on a plain-HTTP port, answered by the same handler as the public
+  // port's; the public port is then served from the same moment.
+  if (config.healthPort !== undefined) await serve();
   const healthServer =
     config.healthPort === undefined
       ? undefined
@@ -127,7 +130,7 @@ export async function openPublicPort(o: PublicPortOptions): Promise<PublicPort> 
           port: config.healthPort,
           health: workers ? ((gated) => () => gated)(workers.gate(handle)) : () => handle,
         });
-  if (healthServer) logger.info({ port: config.healthPort }, `health endpoints also on http://${config.serverHost}:${config.healthPort}`);
+  if (healthServer) logger.info({ port: config.healthPort }, `health endpoints also on http://${host}:${config.healthPort}`);
 
   return {
     workers,

@@ -83,35 +83,58 @@ export function createDeferredLogger(opts: LoggerOptions): DeferredLogger {
   registerRoot(root, opts.jsonl);
   const onExit = (): void => writeHeldRaw(deferral);
   process.once('exit', onExit);
+  // A signal nobody else handles yet ends the process without 'exit': write what is held, then
+  // let the signal do what it would have done (the exit status stays 128 + the signal's number).
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (process.listenerCount(signal) > 1) return; // serve's own handler takes it; load() writes them
+    writeHeldRaw(deferral);
+    stopListening();
+    process.kill(process.pid, signal);
+  };
+  const stopListening = (): void => {
+    process.off('exit', onExit);
+    for (const s of HELD_SIGNALS) process.off(s, onSignal);
+  };
+  for (const s of HELD_SIGNALS) process.on(s, onSignal);
   let loading: Promise<void> | undefined;
   const load = (): Promise<void> =>
     (loading ??= import('./logger.js').then(({ createRootLogger, withRecordTime }) => {
       deferral.pino = createRootLogger(opts);
       for (const h of deferral.held.splice(0)) withRecordTime(h.atMs, () => (h.node.target()[h.level] as (...a: unknown[]) => void)(...h.args));
-      process.off('exit', onExit);
+      stopListening();
     }));
   return { logger: sourceLogger(root, 'supervisor'), load };
 }
 
+/** The signals that stop a Node process by default and that start-up may receive before serve handles them. */
+const HELD_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
+
 /** NIM's JSONL level names (log/logger.ts writes the same). */
 const RAW_LEVELS: Record<Level, string> = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WARNING', error: 'ERROR', fatal: 'CRITICAL' };
 
-/** Last resort at exit before pino was loaded: each held record as one JSON line on stdout. */
+/** Last resort at exit or on a signal before pino was loaded: each held record as one JSON line on stdout. */
 function writeHeldRaw(deferral: Deferral): void {
   const least = LEVELS.indexOf(deferral.opts.level);
   for (const h of deferral.held.splice(0)) {
     if (LEVELS.indexOf(h.level) < least) continue;
-    const chain: HeldLogger[] = [];
-    for (let n: HeldLogger | undefined = h.node; n; n = n.parent) chain.unshift(n);
-    const bindings = Object.assign({}, ...chain.map((n) => n.bindings)) as Record<string, unknown>;
-    const [first, second] = h.args;
-    const fields = typeof first === 'object' && first !== null ? (first as Record<string, unknown>) : {};
-    const message = typeof first === 'string' ? first : typeof second === 'string' ? second : '';
-    const line = JSON.stringify({ level: RAW_LEVELS[h.level], time: new Date(h.atMs).toISOString(), ...bindings, ...fields, message });
     try {
-      writeSync(1, `${line}\n`);
+      writeSync(1, `${rawLine(h)}\n`);
     } catch {
-      // stdout is gone: nothing else to write to
+      // stdout is gone, or a value JSON cannot hold: the next record may still be written
     }
   }
+}
+
+/** One held record as pino would write it in NIM's JSON-lines format, near enough: errors as { type, message, stack }. */
+function rawLine(h: Held): string {
+  const chain: HeldLogger[] = [];
+  for (let n: HeldLogger | undefined = h.node; n; n = n.parent) chain.unshift(n);
+  const bindings = Object.assign({}, ...chain.map((n) => n.bindings)) as Record<string, unknown>;
+  const [first, second] = h.args;
+  // pino's call shapes: (message), (fields, message?), (error, message?).
+  const fields = first instanceof Error ? { err: first } : typeof first === 'object' && first !== null ? (first as Record<string, unknown>) : {};
+  const message = typeof first === 'string' ? first : typeof second === 'string' ? second : first instanceof Error ? first.message : '';
+  return JSON.stringify({ level: RAW_LEVELS[h.level], time: new Date(h.atMs).toISOString(), ...bindings, ...fields, message }, (_k, v: unknown) =>
+    typeof v === 'bigint' ? v.toString() : v instanceof Error ? { type: v.name, message: v.message, stack: v.stack } : v,
+  );
 }
