@@ -155,6 +155,20 @@ test('the deferred logger: records held when a signal ends start-up are written,
   const h = spawnSync(process.execPath, ['--input-type=module', '-e', handled], { encoding: 'utf8', timeout: 10_000 });
   assert.equal(h.status, 0, h.stderr);
   assert.deepEqual(h.stdout.trim().split('\n').map((l) => (JSON.parse(l) as Record<string, unknown>).message), ['held', 'stopping']);
+  // A signal caught while load() finishes is not lost (loading must not leave it without a listener):
+  // with nobody else handling it, it still ends the process.
+  for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
+    const racing = `
+      import { createDeferredLogger } from ${JSON.stringify(deferred)};
+      await createDeferredLogger({ level: 'info', jsonl: true }).load(); // pino cached: the next load() settles at once
+      const { logger, load } = createDeferredLogger({ level: 'info', jsonl: true });
+      logger.info('held');
+      process.kill(process.pid, '${signal}');
+      await load();
+      setTimeout(() => { console.log('still alive'); process.exit(0); }, 1000);`;
+    const x = spawnSync(process.execPath, ['--input-type=module', '-e', racing], { encoding: 'utf8', timeout: 10_000 });
+    assert.equal(x.signal, signal, `${signal} lost: ${x.stdout}`);
+  }
 });
 
 function config(port: number): Config {

@@ -83,31 +83,46 @@ export function createDeferredLogger(opts: LoggerOptions): DeferredLogger {
   registerRoot(root, opts.jsonl);
   const onExit = (): void => writeHeldRaw(deferral);
   process.once('exit', onExit);
-  // A signal nobody else handles yet ends the process without 'exit': write what is held, then
-  // let the signal do what it would have done (the exit status stays 128 + the signal's number).
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (process.listenerCount(signal) > 1) return; // serve's own handler takes it; load() writes them
-    writeHeldRaw(deferral);
-    stopListening();
-    process.kill(process.pid, signal);
-  };
-  const stopListening = (): void => {
-    process.off('exit', onExit);
-    for (const s of HELD_SIGNALS) process.off(s, onSignal);
-  };
-  for (const s of HELD_SIGNALS) process.on(s, onSignal);
+  holding.add(deferral);
+  hookSignals();
   let loading: Promise<void> | undefined;
   const load = (): Promise<void> =>
     (loading ??= import('./logger.js').then(({ createRootLogger, withRecordTime }) => {
       deferral.pino = createRootLogger(opts);
       for (const h of deferral.held.splice(0)) withRecordTime(h.atMs, () => (h.node.target()[h.level] as (...a: unknown[]) => void)(...h.args));
-      stopListening();
+      process.off('exit', onExit);
+      holding.delete(deferral);
     }));
   return { logger: sourceLogger(root, 'supervisor'), load };
 }
 
 /** The signals that stop a Node process by default and that start-up may receive before serve handles them. */
 const HELD_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
+
+/** Deferred loggers whose pino is not loaded yet. */
+const holding = new Set<Deferral>();
+let signalsHooked = false;
+
+/**
+ * A signal nobody else handles ends the process without 'exit': write what is
+ * held, then let the signal do what it would have done (the exit status stays
+ * 128 + the signal's number). One listener per signal for the whole process,
+ * kept for good and doing nothing while another listener (serve's) is there:
+ * removing it could leave its signal without a listener for a moment, and Node
+ * then drops a signal already caught but not yet delivered.
+ */
+function onHeldSignal(signal: NodeJS.Signals): void {
+  if (process.listenerCount(signal) > 1) return; // serve's own handler takes it (and load() writes the records)
+  for (const deferral of holding) writeHeldRaw(deferral);
+  process.off(signal, onHeldSignal);
+  process.kill(process.pid, signal); // no listener left: the default action, as if none had been added
+}
+
+function hookSignals(): void {
+  if (signalsHooked) return;
+  signalsHooked = true;
+  for (const s of HELD_SIGNALS) process.on(s, onHeldSignal);
+}
 
 /** NIM's JSONL level names (log/logger.ts writes the same). */
 const RAW_LEVELS: Record<Level, string> = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WARNING', error: 'ERROR', fatal: 'CRITICAL' };
