@@ -3,10 +3,8 @@
 // order on SIGTERM/SIGINT or when the engine fails.
 import type http from 'node:http';
 import { loadConfig, type Config } from '../config/env.js';
-import { supervisorVersion } from '../config/paths.js';
 import { clusterRole } from '../cluster/role.js';
 import { buildEngineCommand, ENGINE_HOST, formatCommandLine } from '../engine/argv.js';
-import { EngineVersion } from '../engine/engine-version.js';
 import { checkCudaCompatibility, imageCudaVersion } from '../hardware/cuda-compat.js';
 import { engineEndpoint } from '../engine/endpoint.js';
 import { Lifecycle } from '../engine/lifecycle.js';
@@ -26,27 +24,11 @@ import { createCors } from '../server/cors.js';
 import { sendError } from '../server/errors.js';
 import { InflightTracker } from '../server/inflight.js';
 import { engineNotFoundHint } from './hints.js';
+import { startApp } from './serve-app.js';
 import { openPublicPort } from './serve-port.js';
 import { publicUrl, StartupReport } from './startup-report.js';
 import type { BootStatus } from '../model-free/download-phase.js';
 import type { DownloadProgress } from '../hub/progress.js';
-
-/**
- * What serve needs only once the engine is spawned (the HTTP app, metrics, the
- * proxy): imported while the engine loads its model, off the start-up path.
- */
-function loadRuntime() {
-  return Promise.all([
-    import('../metrics/gpu-sampler.js'),
-    import('../metrics/render.js'),
-    import('../metrics/supervisor-metrics.js'),
-    import('../server/app.js'),
-    import('../server/proxy.js'),
-    import('../server/websocket-proxy.js'),
-    import('../edge/fast-proxy.js'),
-  ]);
-}
-
 
 /** Two identical signals this close together are one event delivered twice (see onSignal). */
 const DUPLICATE_SIGNAL_MS = 1000;
@@ -338,126 +320,24 @@ async function serve(config: Config, logger: Logger, loadLogger: () => Promise<v
   const { edge, server } = await publicPort.serve();
 
   // The full HTTP app, loaded while the engine loads the model.
-  const [
-    { GpuSampler },
-    { createMetricsRenderer },
-    { createSupervisorMetrics, trackEngineState },
-    { createApp, guardRequestTargets },
-    { createEngineProxy },
-    { createUpgradeHandler },
-    { FastProxy },
-  ] = await loadRuntime();
-  const metrics = createSupervisorMetrics();
-  const aggregate = workers ? (await import('../workers/metrics.js')).aggregateMetrics : undefined;
-  trackEngineState(metrics.registry, lifecycle);
-  const loraHooks = lora ? await import('../lora/index.js') : undefined;
-  const loraMetrics = lora && loraHooks ? loraHooks.registerLoraMetrics(metrics.registry, lora.adapters) : undefined;
-  // Proxy workers report the responses they serve for other names than the base model's; adapters are counted here.
-  if (workers && lora && loraHooks && loraMetrics) {
-    const baseModels = endpoint.servedModelNames.length > 0 ? endpoint.servedModelNames : [servedModelName];
-    workers.countLoraResponses(baseModels, loraHooks.adapterCounter(lora.adapters, loraMetrics));
-  }
-  if (download) (await import('../model-free/metrics.js')).registerDownloadMetrics(metrics.registry, download);
-  metrics.profileInfo.set(
-    {
-      profile_id: profile.id,
-      profile_name: profile.name,
-      model: manifest.model.name,
-      served_model_name: servedModelName,
-      precision: profile.tags.precision,
-      tp: String(selection.evaluation.tp),
-      pp: String(selection.evaluation.pp),
-      gpu: profile.tags.gpu ?? (profile.tags.device === 'cpu' ? 'cpu' : 'generic'),
-    },
-    1,
-  );
-  const recordStartup = (): void => {
-    if (supervisor.spawnedAt !== undefined && supervisor.readyAt !== undefined) {
-      metrics.engineStartupSeconds.set((supervisor.readyAt - supervisor.spawnedAt) / 1000);
-    }
-  };
-  recordStartup(); // in case the engine was ready before the app was loaded
-  supervisor.on('ready', recordStartup);
-  supervisor.on('spawned', () => {
-    if (supervisor.restarts > 0) metrics.engineRestarts.inc();
-  });
-  // What both request paths need: the edge's fast path (src/edge) and node:http's (server/proxy.ts).
-  const proxying = {
-    target: () => engineUrl(),
+  const app = await startApp({
+    config,
+    logger,
     lifecycle,
+    supervisor,
+    endpoint,
+    engineUrl,
+    plan,
+    workers,
+    lora,
+    download,
     inflight,
-    metrics,
-    logger,
-    maxRequestBodyBytes: config.maxRequestBodyBytes,
-    maxInflight: config.maxInflightRequests,
-    sseKeepAliveIntervalMs: config.sseKeepAliveIntervalMs,
-    keepAliveTimeoutMs: config.keepAliveTimeoutMs,
-    engineKeepAliveMs: endpoint.keepAliveMs,
-  };
-  const proxy = createEngineProxy({
-    ...proxying,
-    onEngineResponse: lora && loraHooks && loraMetrics ? loraHooks.countAdapterResponses(lora.adapters, loraMetrics) : undefined,
-  });
-  const gpuSampler = new GpuSampler({
-    registry: metrics.registry,
-    gpuIndices: [...new Set(selection.gpus.map((g) => g.index))],
-    intervalMs: config.gpuMetricsIntervalMs,
-    logger,
-  });
-  gpuSampler.start();
-  const engineVersion = new EngineVersion({ lifecycle, engineUrl, logger });
-  const app = createApp({
-    engine: () => engineVersion.identity,
-    renderMetrics: createMetricsRenderer({
-      registry: metrics.registry,
-      engineUrl,
-      timeoutMs: config.engineMetricsTimeoutMs,
-      compat: config.metricsCompat,
-      apiKey: endpoint.apiKeys[0],
-      ownMetrics: workers && aggregate ? () => aggregate(metrics.registry, () => workers.collectMetrics()) : undefined,
-    }),
-    lifecycle,
-    engineLog: supervisor.log,
-    manifest,
-    selection,
-    servedModelName,
-    supervisorVersion: supervisorVersion(),
-    metrics,
-    proxy,
-    logger,
-    apiKey: config.apiKey,
-    protectMetrics: config.metricsRequireAuth,
-    lora: lora?.adapters,
-  });
-  // NIM_ENABLE_OTEL: the SDK is loaded only then, so with tracing off nothing of it is on the request path.
-  const tracing = config.tracing.enabled
-    ? (await import('../tracing/tracer.js')).startTracing({ settings: config.tracing, logger, version: supervisorVersion() })
-    : undefined;
-  tracing?.watch(lifecycle);
-  const guarded = guardRequestTargets(app, metrics, cors);
-  handler = tracing ? tracing.wrap(guarded) : guarded;
-  // Inference routes on the edge's fast path; with tracing on, node:http serves them (spans need its request objects).
-  const fast = tracing
-    ? undefined
-    : new FastProxy({
-        ...proxying,
-        apiKey: config.apiKey,
-        cors: config.cors,
-        onEngineResponse: lora && loraHooks && loraMetrics ? loraHooks.peekAdapterResponses(lora.adapters, loraMetrics) : undefined,
-      });
-  edge?.setFast(fast);
-  const websockets = createUpgradeHandler({
+    cors,
+    edge,
     server,
-    target: () => engineUrl(),
-    lifecycle,
-    inflight,
-    metrics,
-    logger,
-    apiKey: config.apiKey,
-    maxInflight: config.maxInflightRequests,
-    cors: config.cors,
   });
-  publicPort.setUpgrade(websockets);
+  handler = app.handler;
+  publicPort.setUpgrade(app.websockets);
   report.appReady();
 
   // stop() settles `done` too, so this covers both a shutdown and an engine failure.
@@ -470,13 +350,10 @@ async function serve(config: Config, logger: Logger, loadLogger: () => Promise<v
   await workers?.close(); // the public port first
   if (edge) await edge.close();
   else await closeServer(server);
-  websockets.destroy(); // upgraded sockets are no longer the server's to close
+  app.websockets.destroy(); // upgraded sockets are no longer the server's to close
   if (healthServer) await closeServer(healthServer);
-  proxy.destroy();
-  fast?.destroy();
-  gpuSampler.stop();
   lora?.adapters.close();
-  await tracing?.close();
+  await app.close();
   process.off('SIGTERM', onSignal);
   process.off('SIGINT', onSignal);
 
