@@ -6,7 +6,7 @@
 // working before and after, as pino's own would.
 import { writeSync } from 'node:fs';
 import type { Logger, LoggerOptions } from './logger.js';
-import { registerRoot, sourceLogger } from './source.js';
+import { jsonlLevel, registerRoot, sourceLogger } from './source.js';
 
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
 type Level = (typeof LEVELS)[number];
@@ -81,16 +81,13 @@ export function createDeferredLogger(opts: LoggerOptions): DeferredLogger {
   const deferral = new Deferral(opts);
   const root = new HeldLogger(deferral, undefined, {}) as unknown as Logger;
   registerRoot(root, opts.jsonl);
-  const onExit = (): void => writeHeldRaw(deferral);
-  process.once('exit', onExit);
   holding.add(deferral);
-  hookSignals();
+  hookProcess();
   let loading: Promise<void> | undefined;
   const load = (): Promise<void> =>
     (loading ??= import('./logger.js').then(({ createRootLogger, withRecordTime }) => {
       deferral.pino = createRootLogger(opts);
       for (const h of deferral.held.splice(0)) withRecordTime(h.atMs, () => (h.node.target()[h.level] as (...a: unknown[]) => void)(...h.args));
-      process.off('exit', onExit);
       holding.delete(deferral);
     }));
   return { logger: sourceLogger(root, 'supervisor'), load };
@@ -99,9 +96,9 @@ export function createDeferredLogger(opts: LoggerOptions): DeferredLogger {
 /** The signals that stop a Node process by default and that start-up may receive before serve handles them. */
 const HELD_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
 
-/** Deferred loggers whose pino is not loaded yet. */
+/** Deferred loggers whose pino is not loaded yet: what the process hooks below write. */
 const holding = new Set<Deferral>();
-let signalsHooked = false;
+let processHooked = false;
 
 /**
  * A signal nobody else handles ends the process without 'exit': write what is
@@ -118,14 +115,15 @@ function onHeldSignal(signal: NodeJS.Signals): void {
   process.kill(process.pid, signal); // no listener left: the default action, as if none had been added
 }
 
-function hookSignals(): void {
-  if (signalsHooked) return;
-  signalsHooked = true;
+/** Once per process: at exit, and on a signal nobody else handles, write what is still held. */
+function hookProcess(): void {
+  if (processHooked) return;
+  processHooked = true;
+  process.on('exit', () => {
+    for (const deferral of holding) writeHeldRaw(deferral);
+  });
   for (const s of HELD_SIGNALS) process.on(s, onHeldSignal);
 }
-
-/** NIM's JSONL level names (log/logger.ts writes the same). */
-const RAW_LEVELS: Record<Level, string> = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WARNING', error: 'ERROR', fatal: 'CRITICAL' };
 
 /** Last resort at exit or on a signal before pino was loaded: each held record as one JSON line on stdout. */
 function writeHeldRaw(deferral: Deferral): void {
@@ -149,7 +147,7 @@ function rawLine(h: Held): string {
   // pino's call shapes: (message), (fields, message?), (error, message?).
   const fields = first instanceof Error ? { err: first } : typeof first === 'object' && first !== null ? (first as Record<string, unknown>) : {};
   const message = typeof first === 'string' ? first : typeof second === 'string' ? second : first instanceof Error ? first.message : '';
-  return JSON.stringify({ level: RAW_LEVELS[h.level], time: new Date(h.atMs).toISOString(), ...bindings, ...fields, message }, (_k, v: unknown) =>
+  return JSON.stringify({ level: jsonlLevel(h.level), time: new Date(h.atMs).toISOString(), ...bindings, ...fields, message }, (_k, v: unknown) =>
     typeof v === 'bigint' ? v.toString() : v instanceof Error ? { type: v.name, message: v.message, stack: v.stack } : v,
   );
 }

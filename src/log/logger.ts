@@ -11,7 +11,7 @@
 import { Writable } from 'node:stream';
 import { pino, type Logger, type DestinationStream } from 'pino';
 import type { LogLevel } from '../config/env.js';
-import { registerRoot, sourceLogger } from './source.js';
+import { jsonlLevel, registerRoot, sourceLogger } from './source.js';
 
 export type { Logger } from 'pino';
 export { isJsonl, sourceLogger } from './source.js';
@@ -32,7 +32,6 @@ const LEVEL_LABELS: Record<number, string> = {
   60: 'CRITICAL',
 };
 
-const JSONL_LEVELS: Record<string, string> = { warn: 'WARNING', fatal: 'CRITICAL' };
 
 // Fields pino adds itself, or that the readable format shows in its own place.
 const OWN_FIELDS = new Set(['level', 'time', 'message', 'pid', 'hostname', 'source', 'stream', 'file_name', 'line_number', 'process']);
@@ -102,7 +101,7 @@ export function createRootLogger(opts: LoggerOptions): Logger {
       timestamp: () => `,"time":"${new Date(recordTime ?? Date.now()).toISOString()}"`,
       messageKey: MESSAGE_KEY,
       // NIM's JSONL format names the level, not a number, with Python's names (WARNING, CRITICAL).
-      formatters: opts.jsonl ? { level: (label) => ({ level: JSONL_LEVELS[label] ?? label.toUpperCase() }) } : {},
+      formatters: opts.jsonl ? { level: (label) => ({ level: jsonlLevel(label) }) } : {},
     },
     dest,
   );

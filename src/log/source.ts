@@ -12,6 +12,11 @@ const roots = new WeakMap<Logger, Logger>();
 // Roots that write JSON lines (engine lines are then split into NIM's fields).
 const jsonlRoots = new WeakSet<Logger>();
 
+/** NIM's JSONL name of a pino level label: Python's names, WARNING and CRITICAL for warn and fatal, the rest upper-cased. */
+export function jsonlLevel(label: string): string {
+  return label === 'warn' ? 'WARNING' : label === 'fatal' ? 'CRITICAL' : label.toUpperCase();
+}
+
 /** Record `root` as a root logger (no `source` binding yet); `jsonl`: it writes JSON lines. */
 export function registerRoot(root: Logger, jsonl: boolean): void {
   if (jsonl) jsonlRoots.add(root);
