@@ -5,25 +5,12 @@
 // itself is in the same run.
 //   node dist/bench/spawn-floor.js [vllm args…]   (the first vllm on PATH; SIGTERM stops both)
 import { spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import path from 'node:path';
+import { findExecutable } from '../src/process/executable.js';
 
-function onPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    const file = path.join(dir || '.', name);
-    try {
-      accessSync(file, constants.X_OK);
-      return file;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-const vllm = onPath('vllm');
+// Looked up as the supervisor looks them up (src/process/executable.ts).
+const vllm = findExecutable('vllm', process.env.PATH);
 if (!vllm) throw new Error('spawn-floor: no vllm on PATH');
-const setpriv = onPath('setpriv');
+const setpriv = findExecutable('setpriv', process.env.PATH);
 const args = ['serve', ...process.argv.slice(2)];
 const child = setpriv
   ? spawn(setpriv, ['--pdeathsig', 'SIGKILL', '--', vllm, ...args], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] })

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { findFreePort } from '../../src/engine/port.js';
 import { alive, orphanWatch, running, startChild, stopChild, waitFor, type Child } from './proc.js';
 import type { Tree } from './proctree.js';
+import { median } from './stats.js';
 
 export interface BenchEnv {
   repoRoot: string;
@@ -264,6 +265,5 @@ export function nodeBootCost(): { withMs: number; withoutMs: number } | undefine
     withMs.push(time(process.env));
     withoutMs.push(time(without));
   }
-  const med = (xs: number[]): number => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  return { withMs: med(withMs), withoutMs: med(withoutMs) };
+  return { withMs: median(withMs), withoutMs: median(withoutMs) };
 }

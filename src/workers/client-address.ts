@@ -10,8 +10,6 @@
 // gone before the request reaches any handler, so it never reaches the engine.
 import type { IncomingMessage } from 'node:http';
 import net from 'node:net';
-import type { Socket } from 'node:net';
-
 import { CLIENT_ADDRESS_HEADER } from '../server/internal-headers.js';
 
 /** The internal header (lower case, as node:http names it); not an X- header a client or proxy would set. */
@@ -43,7 +41,7 @@ export function takeClientAddressHeader(req: IncomingMessage): string | undefine
  * A value that is not an IP address is dropped too.
  */
 export function createClientAddressAdopter(): (req: IncomingMessage, upgrade: boolean) => void {
-  const pinned = new WeakSet<Socket>();
+  const pinned = new WeakSet<net.Socket>();
   return (req, upgrade) => {
     const value = takeClientAddressHeader(req);
     const socket = req.socket;
