@@ -2,7 +2,8 @@
 // Measures issue #19's targets in one run and prints a targets table:
 //   requests  CPU per non-streaming request (h2load --h1, fixed -n), direct vs supervisor vs nginx, interleaved rounds
 //   events    CPU per forwarded SSE event (fixed streams × tokens, events counted by the client), the same three paths
-//   workers   the same SSE measurement with NIM_PROXY_WORKERS=1, 2 (… up to the cores, max 4), interleaved
+//   workers   the same SSE measurement with NIM_PROXY_WORKERS=1, 2 (… up to the cores, max 4), interleaved with the
+//             bare Node relay and nginx at as many processes (their own growth on these cores)
 //   burst     5,000 streams opened within 200 ms against each path: errors, SYN-retransmit waits, listen drops,
 //             TTFB p50/p99; the supervisor's peak RSS (whole tree minus the engine) with 5,000 streams open
 //   startup   launch → engine spawned (a stub `vllm` records its own start), median of 10
@@ -269,15 +270,19 @@ async function main(): Promise<void> {
     console.log(`\nworkers: NIM_PROXY_WORKERS=${WORKER_LEVELS.join(', ')}; ${ROUNDS} interleaved rounds × ${STREAMS} streams × ${TOKENS} tokens`);
     const sups: Array<{ w: number; sup: Supervisor }> = [];
     const relays: Array<{ w: number; relay: Relay }> = [];
+    const nginxes: Array<{ w: number; ngx: Nginx }> = [];
     try {
       for (const w of WORKER_LEVELS) sups.push({ w, sup: await startSupervisor(env, { label: `workers${w}`, tokenMs: TOKEN_MS, workers: w }) });
       // The bare Node relay with as many processes, each level in front of that level's engine: Node's own growth.
       for (const { w, sup } of sups) relays.push({ w, relay: await startRelay(distDir, sup.enginePort, BACKLOG, w) });
+      // nginx with as many worker_processes: the growth of a proxy that is not Node, on the same cores and load.
+      if (USE_NGINX) for (const { w, sup } of sups) nginxes.push({ w, ngx: await startNginx(sup.enginePort, w, BACKLOG) });
       const body = streamBody(sups[0]!.sup.model, TOKENS);
       const expect = await countDirectEvents(sups[0]!.sup.enginePort, body);
       const subjects: Subject[] = [
         ...sups.map(({ w, sup }) => ({ id: `w${w}`, port: sup.port, tree: sup.tree })),
         ...relays.map(({ w, relay }) => ({ id: `relay${w}`, port: relay.port, tree: relay.tree })),
+        ...nginxes.map(({ w, ngx }) => ({ id: `nginx${w}`, port: ngx.port, tree: ngx.tree })),
       ];
       for (const s of subjects) await runStreams(s.port, 50, body, expect, 50, 10);
       const procs = Object.fromEntries(sups.map(({ w, sup }) => [w, nodeProcesses(sup.tree)]));
@@ -292,7 +297,8 @@ async function main(): Promise<void> {
       });
       const relayUs = (w: number): number => median(per[`relay${w}`]!.map((m) => (m.cpuS * 1e6) / Math.max(1, m.result.events)));
       const relayRows = relays.map(({ w }) => ({ processes: w, usPerEvent: relayUs(w) }));
-      results.workers = { rows, relayRows };
+      const nginxRows = nginxes.map(({ w }) => ({ workers: w, usPerEvent: median(per[`nginx${w}`]!.map((m) => (m.cpuS * 1e6) / Math.max(1, m.result.events))) }));
+      results.workers = { rows, relayRows, nginxRows };
       lines.push('', `workers: CPU per SSE event by NIM_PROXY_WORKERS, ${per[subjects[0]!.id]!.length} interleaved rounds × ${STREAMS} streams × ${expect} events (${TOKEN_MS} ms/token); medians`);
       lines.push('| NIM_PROXY_WORKERS | Node processes (supervisor tree − engine) | µs CPU / event | events/s | events/s per worker | busiest process share | errors |', '|---:|---:|---:|---:|---:|---:|---:|');
       for (const r of rows) lines.push(`| ${r.workers}${r.ignored ? ' (ignored)' : ''} | ${r.processes} | ${f(r.usPerEvent, 2)} | ${f(r.eventsPerS, 0)} | ${f(r.eventsPerSPerWorker, 0)} | ${f(r.busiestProcessShare * 100, 0)} % | ${r.errors} |`);
@@ -301,10 +307,13 @@ async function main(): Promise<void> {
       const growth = last.usPerEvent / first.usPerEvent;
       const relayGrowth = relayRows[relayRows.length - 1]!.usPerEvent / relayRows[0]!.usPerEvent;
       lines.push(`bare Node TCP relay (bench/relay.ts) with as many processes, µs CPU / event: ${relayRows.map((r) => `${r.processes}: ${f(r.usPerEvent, 2)}`).join(', ')} (${f(relayGrowth, 2)}×: Node's own growth)`);
+      const nginxGrowth = nginxRows.length > 1 ? nginxRows[nginxRows.length - 1]!.usPerEvent / nginxRows[0]!.usPerEvent : NaN;
+      if (nginxRows.length > 1) lines.push(`nginx with as many worker_processes, µs CPU / event: ${nginxRows.map((r) => `${r.workers}: ${f(r.usPerEvent, 2)}`).join(', ')} (${f(nginxGrowth, 2)}×: the growth on these cores at this load, without Node)`);
       const ignored = rows.some((r) => r.ignored);
       if (ignored) lines.push('(ignored): the supervisor ran one process; NIM_PROXY_WORKERS has no effect in this build.');
-      targets.push({ name: `Workers: CPU per event, NIM_PROXY_WORKERS=${last.workers} / ${first.workers}`, figure: `${f(growth, 2)}× (${f(last.usPerEvent, 2)} vs ${f(first.usPerEvent, 2)} µs; a bare Node TCP relay with ${last.workers} / ${first.workers} processes: ${f(relayGrowth, 2)}×)${ignored ? '; NIM_PROXY_WORKERS ignored (1 process)' : ''}`, limit: '≤ 1.1× (does not grow), > 1 process', met: !ignored && growth <= 1.1 });
+      targets.push({ name: `Workers: CPU per event, NIM_PROXY_WORKERS=${last.workers} / ${first.workers}`, figure: `${f(growth, 2)}× (${f(last.usPerEvent, 2)} vs ${f(first.usPerEvent, 2)} µs; a bare Node TCP relay with ${last.workers} / ${first.workers} processes: ${f(relayGrowth, 2)}×${nginxRows.length > 1 ? `; nginx with ${last.workers} / ${first.workers} workers: ${f(nginxGrowth, 2)}×` : ''})${ignored ? '; NIM_PROXY_WORKERS ignored (1 process)' : ''}`, limit: '≤ 1.1× (does not grow), > 1 process', met: !ignored && growth <= 1.1 });
     } finally {
+      for (const { ngx } of nginxes) await stopNginx(ngx);
       for (const { relay } of relays) await stopRelay(relay);
       for (const { sup } of sups) await stopSupervisor(sup);
     }
