@@ -122,6 +122,28 @@ test('a paused engine socket delivers nothing until resumed (backpressure), then
   }
 });
 
+test('a socket paused by its exchange is released reading: the next request on it gets its answer', async () => {
+  // The exchange pauses the engine socket when its client is slow; when that same read completed the response the
+  // socket goes back to the pool paused. Handed out paused, the next request's answer would never be read.
+  const pool = new EnginePool({ idleMs: 10_000 });
+  const o = new Owner();
+  const { up, peer } = await connect(pool, o);
+  try {
+    peer.write('response 1');
+    await o.until(() => o.text() === 'response 1', 'the first response');
+    up.pause();
+    pool.release(up);
+    const o2 = new Owner();
+    const again = pool.take('127.0.0.1', port, o2);
+    assert.equal(again, up, 'the pooled socket is reused');
+    assert.equal(again.isPaused(), false);
+    peer.write('response 2');
+    await o2.until(() => o2.text() === 'response 2', 'the second response');
+  } finally {
+    pool.destroy();
+  }
+});
+
 test('the engine closing its end is reported; bytes on an idle pooled socket drop it', async () => {
   const pool = new EnginePool({ idleMs: 10_000 });
   const o = new Owner();

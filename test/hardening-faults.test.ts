@@ -1,10 +1,11 @@
 // Faults, each against real processes: an engine that dies while loading, an
 // engine whose health flips, many streams with random client aborts, and a
-// request storm while not ready. (Crash mid-stream, hang on SIGTERM, a port
+// request storm while not ready; clients that stop reading and vanish. (Crash mid-stream, hang on SIGTERM, a port
 // that never opens and a SIGKILLed supervisor are in serve.test.ts.)
 import assert from 'node:assert/strict';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import http from 'node:http';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
@@ -109,6 +110,47 @@ describe('many streams with random client aborts', () => {
     assert.ok(handles(after) <= handles(base) + 4, `handles ${handles(base)} -> ${handles(after)}`);
     // Memory back near the baseline (generous: the heap may have grown its pools).
     assert.ok(rss(after) < rss(base) + 64 * 1024 * 1024, `rss ${rss(base)} -> ${rss(after)}`);
+    sup.proc.kill('SIGTERM');
+    assert.equal((await sup.proc.exited).code, 0);
+  });
+});
+
+describe('clients that stop reading, then vanish', () => {
+  // Found by a fresh user's attack: a client too slow for the chunk that completed its response left the engine
+  // connection paused when it went back to the pool; when the client then vanished, nothing resumed it, and the next
+  // request taken on it hung with its answer unread. Echoes of swept sizes make some responses end exactly where the
+  // client's socket buffers fill up (not every run: test/edge-engine-pool.test.ts pins the cause deterministically;
+  // this replays the reported input end to end).
+  test('150 non-reading streams of swept sizes, cut after 3 s: the next 100 requests are all answered', { timeout: 120_000 }, async () => {
+    const sup = await startSupervisor({ VLLM_SIM_MODE: 'echo', VLLM_SIM_TOKEN_MS: '0', NIM_MAX_MODEL_LEN: '1000000', VLLM_SIM_MAX_CONCURRENCY: '5000' });
+    await sup.waitReady();
+    const chat = (content: string): string => JSON.stringify({ model: DEFAULT_MODEL, messages: [{ role: 'user', content }], max_tokens: 100_000, stream: true });
+    const words = (i: number, n: number): string => Array.from({ length: n }, (_, k) => `w${i}x${k}`).join(' ');
+    const sockets: net.Socket[] = [];
+    for (let i = 0; i < 150; i++) {
+      const s = net.connect({ host: '127.0.0.1', port: sup.port });
+      s.on('error', () => undefined);
+      s.pause(); // never read
+      const body = chat(words(i, 300 + 25 * i));
+      s.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      sockets.push(s);
+    }
+    await sleep(3000);
+    for (const s of sockets) s.destroy();
+    await sleep(500);
+    // All at once, so that they take every idle engine connection from the pool (one after another would reuse
+    // the connection the previous request just gave back). The timeout only detects a hang; it measures nothing.
+    const answers = await Promise.all(
+      Array.from({ length: 100 }, async (_, i) =>
+        await fetch(`${sup.baseUrl}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', connection: 'close' }, body: chat(`fresh ${i}`), signal: AbortSignal.timeout(15_000) })
+          .then(async (r) => await r.text())
+          .catch(() => undefined),
+      ),
+    );
+    assert.deepEqual(answers.flatMap((t, i) => (t === undefined ? [i] : [])), [], 'requests with no answer');
+    for (const [i, t] of answers.entries()) assert.ok(t!.includes('data: [DONE]'), `request ${i} got a whole stream`);
+    const metrics = await (await fetch(`${sup.baseUrl}/v1/metrics`)).text();
+    assert.match(metrics, /nim_supervisor_http_requests_in_flight\{route="\/v1\/chat\/completions"\} 0/);
     sup.proc.kill('SIGTERM');
     assert.equal((await sup.proc.exited).code, 0);
   });

@@ -108,6 +108,10 @@ export class EnginePool {
       s.destroy();
       return;
     }
+    // Its exchange may have paused it for a slow client in the very read that completed the response. An idle
+    // socket must be read (uvicorn's idle close, stray bytes), and the next request's response must be too:
+    // a paused socket handed out again would hang that request with its answer unread.
+    if (s.isPaused()) s.resume();
     s.idleSince = performance.now();
     s.unref(); // an idle pooled socket keeps nothing alive (as node's Agent does)
     this.#idle.push(s);

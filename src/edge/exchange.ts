@@ -83,6 +83,8 @@ export class Exchange implements TickedStream, SocketOwner {
 
   // Engine side
   #upstream: PooledSocket | undefined;
+  /** The client's reading is paused until the engine socket drains (request body backpressure). */
+  #clientPaused = false;
   #forwardHead = '';
   /** The head is not written yet (it goes with the first body bytes). */
   #headPending = false;
@@ -207,10 +209,18 @@ export class Exchange implements TickedStream, SocketOwner {
       this.#headPending = false;
       ok = chunk.length <= INLINE_BODY_MAX ? up.write(this.#forwardHead + chunk.toString('latin1'), 'latin1') : (up.write(this.#forwardHead, 'latin1'), up.write(chunk));
     } else ok = up.write(chunk);
-    if (!ok) {
+    if (!ok && !this.#clientPaused) {
+      this.#clientPaused = true;
       this.#client.pauseReading();
-      up.once('drain', () => this.#client.resumeReading());
+      up.once('drain', () => this.#resumeClient());
     }
+  }
+
+  /** Undo the pause on the client's reading that waited for the engine socket to drain (once). */
+  #resumeClient(): void {
+    if (!this.#clientPaused) return;
+    this.#clientPaused = false;
+    this.#client.resumeReading();
   }
 
   /** A chunked request body grew past NIM_MAX_REQUEST_BODY: 413, the engine request is dropped. */
@@ -288,9 +298,13 @@ export class Exchange implements TickedStream, SocketOwner {
     this.#upstream?.write(this.#forwardHead, 'latin1');
   }
 
-  /** Stop hearing from an engine socket the exchange is done with. */
+  /**
+   * Stop hearing from an engine socket the exchange is done with. A pause the exchange put on the client's reading
+   * for that socket's drain ends here: the drain may never come (the socket is destroyed or pooled).
+   */
   #detach(up: PooledSocket): void {
     if (up.owner === this) up.owner = undefined;
+    this.#resumeClient();
   }
 
   onUpstreamData(chunk: Buffer): void {
@@ -410,7 +424,11 @@ export class Exchange implements TickedStream, SocketOwner {
     if (!ok) {
       const up = this.#upstream!;
       up.pause();
-      this.#client.onDrain(() => up.resume());
+      // Only while this exchange still owns it: by the client's drain the socket may be pooled or another's
+      // (EnginePool.release resumes a socket paused here when this chunk completed the response).
+      this.#client.onDrain(() => {
+        if (up.owner === this) up.resume();
+      });
     }
     if (complete) {
       if (stop < buf.length) this.#res!.close = true; // trailing garbage: do not reuse that socket
