@@ -116,6 +116,11 @@ function ratioOfRounds(a: number[], b: number[]): number {
   return median(a.map((x, i) => x / b[i]!));
 }
 
+/** µs of CPU per SSE event a subject spent in one measured streams run. */
+function usPerEvent(m: Measured<StreamResult>): number {
+  return (m.cpuS * 1e6) / Math.max(1, m.result.events);
+}
+
 /** Idle CPU of a tree over `ms`, in ms of CPU per second (housekeeping: probes, timers). */
 async function idleCpu(t: Tree, ms = 2000): Promise<number> {
   const u0 = usage(t);
@@ -247,8 +252,8 @@ async function main(): Promise<void> {
       const expect = await countDirectEvents(sup.enginePort, body);
       const subjects = subjectsOf(sup, ngx, relay);
       for (const s of subjects) await runStreams(s.port, 100, body, expect, 50, 10); // warm-up
-      const per = await interleave(subjects, ROUNDS, (s) => runStreams(s.port, STREAMS, body, expect, 50, 10), (_s, m) => `${f((m.cpuS * 1e6) / Math.max(1, m.result.events), 2)} µs/event, ${m.result.events} events, ${f(m.result.events / m.result.seconds, 0)} events/s, ${m.result.errors} errors`);
-      const us = (id: string): number[] => (per[id] ?? []).map((m) => (m.cpuS * 1e6) / Math.max(1, m.result.events));
+      const per = await interleave(subjects, ROUNDS, (s) => runStreams(s.port, STREAMS, body, expect, 50, 10), (_s, m) => `${f(usPerEvent(m), 2)} µs/event, ${m.result.events} events, ${f(m.result.events / m.result.seconds, 0)} events/s, ${m.result.errors} errors`);
+      const us = (id: string): number[] => (per[id] ?? []).map(usPerEvent);
       const summary = Object.fromEntries(subjects.map((s) => [s.id, { usPerEvent: median(us(s.id)), eventsPerS: median(per[s.id]!.map((m) => m.result.events / m.result.seconds)), errors: per[s.id]!.reduce((a, m) => a + m.result.errors, 0), rounds: per[s.id]!.map((m) => ({ cpuS: m.cpuS, events: m.result.events, seconds: m.result.seconds, errors: m.result.errors })) }]));
       const ratio = ngx ? ratioOfRounds(us('supervisor'), us('nginx')) : NaN;
       const floor = ngx ? ratioOfRounds(us('relay'), us('nginx')) : NaN;
@@ -286,18 +291,18 @@ async function main(): Promise<void> {
       ];
       for (const s of subjects) await runStreams(s.port, 50, body, expect, 50, 10);
       const procs = Object.fromEntries(sups.map(({ w, sup }) => [w, nodeProcesses(sup.tree)]));
-      const per = await interleave(subjects, ROUNDS, (s) => runStreams(s.port, STREAMS, body, expect, 50, 10), (s, m) => `${f((m.cpuS * 1e6) / Math.max(1, m.result.events), 2)} µs/event, ${f(m.result.events / m.result.seconds, 0)} events/s${s.id.startsWith('w') ? `, ${procs[Number(s.id.slice(1))]} Node processes` : ''}, ${m.result.errors} errors`);
+      const per = await interleave(subjects, ROUNDS, (s) => runStreams(s.port, STREAMS, body, expect, 50, 10), (s, m) => `${f(usPerEvent(m), 2)} µs/event, ${f(m.result.events / m.result.seconds, 0)} events/s${s.id.startsWith('w') ? `, ${procs[Number(s.id.slice(1))]} Node processes` : ''}, ${m.result.errors} errors`);
+      const medianUs = (id: string): number => median(per[id]!.map(usPerEvent));
       const rows = sups.map(({ w }) => {
         const ms = per[`w${w}`]!;
-        const us = median(ms.map((m) => (m.cpuS * 1e6) / Math.max(1, m.result.events)));
+        const us = medianUs(`w${w}`);
         const eps = median(ms.map((m) => m.result.events / m.result.seconds));
         // The busiest process's share of the CPU: 1/w when the load is spread evenly.
         const busiest = median(ms.map((m) => Math.max(...Object.values(m.perPidS)) / Math.max(1e-9, m.cpuS)));
         return { workers: w, processes: procs[w]!, usPerEvent: us, eventsPerS: eps, eventsPerSPerWorker: eps / w, capacityPerProcessEventsPerS: 1e6 / us, busiestProcessShare: busiest, errors: ms.reduce((a, m) => a + m.result.errors, 0), ignored: w > 1 && procs[w]! <= 1 };
       });
-      const relayUs = (w: number): number => median(per[`relay${w}`]!.map((m) => (m.cpuS * 1e6) / Math.max(1, m.result.events)));
-      const relayRows = relays.map(({ w }) => ({ processes: w, usPerEvent: relayUs(w) }));
-      const nginxRows = nginxes.map(({ w }) => ({ workers: w, usPerEvent: median(per[`nginx${w}`]!.map((m) => (m.cpuS * 1e6) / Math.max(1, m.result.events))) }));
+      const relayRows = relays.map(({ w }) => ({ processes: w, usPerEvent: medianUs(`relay${w}`) }));
+      const nginxRows = nginxes.map(({ w }) => ({ workers: w, usPerEvent: medianUs(`nginx${w}`) }));
       results.workers = { rows, relayRows, nginxRows };
       lines.push('', `workers: CPU per SSE event by NIM_PROXY_WORKERS, ${per[subjects[0]!.id]!.length} interleaved rounds × ${STREAMS} streams × ${expect} events (${TOKEN_MS} ms/token); medians`);
       lines.push('| NIM_PROXY_WORKERS | Node processes (supervisor tree − engine) | µs CPU / event | events/s | events/s per worker | busiest process share | errors |', '|---:|---:|---:|---:|---:|---:|---:|');

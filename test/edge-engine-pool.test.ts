@@ -66,6 +66,16 @@ after(async () => {
   await new Promise<void>((r) => server.close(() => r()));
 });
 
+/** Runs `fn` with a fresh pool, destroyed afterwards whether `fn` passed or threw. */
+async function withPool(fn: (pool: EnginePool) => Promise<void>): Promise<void> {
+  const pool = new EnginePool({ idleMs: 10_000 });
+  try {
+    await fn(pool);
+  } finally {
+    pool.destroy();
+  }
+}
+
 /** A pooled connection and the server's end of it. */
 async function connect(pool: EnginePool, owner: Owner): Promise<{ up: PooledSocket; peer: net.Socket }> {
   const peer = new Promise<net.Socket>((r) => accepted.push(r));
@@ -74,12 +84,11 @@ async function connect(pool: EnginePool, owner: Owner): Promise<{ up: PooledSock
 }
 
 test('each read reaches its owner as its own bytes, whatever other engine sockets read next', async () => {
-  const pool = new EnginePool({ idleMs: 10_000 });
-  const a = new Owner();
-  const b = new Owner();
-  const ca = await connect(pool, a);
-  const cb = await connect(pool, b);
-  try {
+  await withPool(async (pool) => {
+    const a = new Owner();
+    const b = new Owner();
+    const ca = await connect(pool, a);
+    const cb = await connect(pool, b);
     // Reads of different lengths and contents, alternating between the two sockets.
     const sends: Array<[net.Socket, Owner, string]> = [
       [ca.peer, a, 'data: {"id":"a1","choices":[]}\n\n'],
@@ -97,16 +106,13 @@ test('each read reaches its owner as its own bytes, whatever other engine socket
     assert.equal(a.text(), `data: {"id":"a1","choices":[]}\n\nx${'z'.repeat(100_000)}`);
     assert.equal(b.text(), `${'B'.repeat(62)}data: [DONE]\n\n`);
     assert.ok(a.chunks.length >= 4, 'the large write came in several reads');
-  } finally {
-    pool.destroy();
-  }
+  });
 });
 
 test('a paused engine socket delivers nothing until resumed (backpressure), then the rest in order', async () => {
-  const pool = new EnginePool({ idleMs: 10_000 });
-  const o = new Owner();
-  const { up, peer } = await connect(pool, o);
-  try {
+  await withPool(async (pool) => {
+    const o = new Owner();
+    const { up, peer } = await connect(pool, o);
     peer.write('first');
     await o.until(() => o.text() === 'first', 'the first bytes');
     up.pause();
@@ -117,18 +123,15 @@ test('a paused engine socket delivers nothing until resumed (backpressure), then
     assert.equal(o.text(), 'first', 'nothing delivered while paused');
     up.resume();
     await o.until(() => o.text() === 'firstsecond', 'the rest after resume');
-  } finally {
-    pool.destroy();
-  }
+  });
 });
 
 test('a socket paused by its exchange is released reading: the next request on it gets its answer', async () => {
   // The exchange pauses the engine socket when its client is slow; when that same read completed the response the
   // socket goes back to the pool paused. Handed out paused, the next request's answer would never be read.
-  const pool = new EnginePool({ idleMs: 10_000 });
-  const o = new Owner();
-  const { up, peer } = await connect(pool, o);
-  try {
+  await withPool(async (pool) => {
+    const o = new Owner();
+    const { up, peer } = await connect(pool, o);
     peer.write('response 1');
     await o.until(() => o.text() === 'response 1', 'the first response');
     up.pause();
@@ -139,28 +142,26 @@ test('a socket paused by its exchange is released reading: the next request on i
     assert.equal(again.isPaused(), false);
     peer.write('response 2');
     await o2.until(() => o2.text() === 'response 2', 'the second response');
-  } finally {
-    pool.destroy();
-  }
+  });
 });
 
 test('the engine closing its end is reported; bytes on an idle pooled socket drop it', async () => {
-  const pool = new EnginePool({ idleMs: 10_000 });
-  const o = new Owner();
-  const c1 = await connect(pool, o);
-  c1.peer.end('last bytes');
-  await o.until(() => o.closed, 'close');
-  assert.equal(o.text(), 'last bytes');
-  assert.deepEqual(o.errors, []);
+  await withPool(async (pool) => {
+    const o = new Owner();
+    const c1 = await connect(pool, o);
+    c1.peer.end('last bytes');
+    await o.until(() => o.closed, 'close');
+    assert.equal(o.text(), 'last bytes');
+    assert.deepEqual(o.errors, []);
 
-  const o2 = new Owner();
-  const c2 = await connect(pool, o2);
-  c2.peer.write('ok');
-  await o2.until(() => o2.text() === 'ok', 'a response');
-  pool.release(c2.up);
-  const closed = new Promise<void>((r) => c2.up.once('close', () => r()));
-  c2.peer.write('stray'); // the engine broke framing: the socket must not be reused
-  await closed;
-  assert.equal(o2.text(), 'ok', 'stray bytes reach no owner');
-  pool.destroy();
+    const o2 = new Owner();
+    const c2 = await connect(pool, o2);
+    c2.peer.write('ok');
+    await o2.until(() => o2.text() === 'ok', 'a response');
+    pool.release(c2.up);
+    const closed = new Promise<void>((r) => c2.up.once('close', () => r()));
+    c2.peer.write('stray'); // the engine broke framing: the socket must not be reused
+    await closed;
+    assert.equal(o2.text(), 'ok', 'stray bytes reach no owner');
+  });
 });

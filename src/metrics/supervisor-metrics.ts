@@ -24,7 +24,7 @@ export interface SupervisorMetrics {
 }
 
 /** How often the event-loop delay behind `nodejs_eventloop_lag_*` is sampled, ms. */
-export const EVENT_LOOP_SAMPLE_MS = 100;
+const EVENT_LOOP_SAMPLE_MS = 100;
 
 export function createSupervisorMetrics(opts: { collectProcessMetrics?: boolean } = {}): SupervisorMetrics {
   const registry = new Registry();
